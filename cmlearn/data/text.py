@@ -1,0 +1,125 @@
+"""Captions to token ids: a word-level tokenizer from the `tokenizers` library.
+
+Used in chapter 1 (``01_background``) and every chapter that trains a text encoder from
+scratch. The tokenizer is *trained* on the captions of a dataset (it only learns the
+vocabulary), so a chapter's text tower sees whole words such as ``circle`` or ``left``.
+For the pretrained MiniLM text tower the chapters use MiniLM's own WordPiece tokenizer
+through ``transformers`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+PAD_TOKEN = "[PAD]"
+UNK_TOKEN = "[UNK]"
+
+
+class CaptionTokenizer:
+    """Word-level tokenizer with padding and attention masks.
+
+    Build one with :meth:`fit` on the training captions, then call it on a list of
+    strings::
+
+        tokenizer = CaptionTokenizer.fit(train_captions)
+        batch = tokenizer(["a red circle left of a blue square"])
+        batch["input_ids"]       # (B, T) int64, padded with ``pad_id``
+        batch["attention_mask"]  # (B, T) int64, 1 for real tokens, 0 for padding
+
+    Words never seen while fitting map to ``[UNK]``.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, max_length: int = 32):
+        if max_length < 1:
+            raise ValueError(f"max_length must be a positive int, got {max_length!r}")
+        self._tokenizer = tokenizer
+        self.max_length = max_length
+        self.pad_id = tokenizer.token_to_id(PAD_TOKEN)
+        self.unk_id = tokenizer.token_to_id(UNK_TOKEN)
+        if self.pad_id is None or self.unk_id is None:
+            raise ValueError(f"tokenizer vocabulary must contain {PAD_TOKEN} and {UNK_TOKEN}")
+        self._tokenizer.enable_padding(pad_id=self.pad_id, pad_token=PAD_TOKEN)
+        self._tokenizer.enable_truncation(max_length=max_length)
+
+    @classmethod
+    def fit(cls, captions: Sequence[str], max_length: int = 32) -> CaptionTokenizer:
+        """Learn the vocabulary of ``captions`` (lower-cased words and punctuation)."""
+        captions = _check_captions(captions)
+        tokenizer = Tokenizer(models.WordLevel(unk_token=UNK_TOKEN))
+        tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+        trainer = trainers.WordLevelTrainer(special_tokens=[PAD_TOKEN, UNK_TOKEN], min_frequency=1)
+        tokenizer.train_from_iterator(captions, trainer=trainer)
+        return cls(tokenizer, max_length=max_length)
+
+    @property
+    def vocab_size(self) -> int:
+        return self._tokenizer.get_vocab_size()
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        return self._tokenizer.get_vocab()
+
+    def tokenize(self, caption: str) -> list[str]:
+        """The word pieces of one caption (for display)."""
+        return self._tokenizer.encode(caption).tokens
+
+    def __call__(self, captions: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Encode a batch: ``input_ids`` and ``attention_mask``, both (B, T) int64."""
+        captions = _check_captions(captions)
+        encodings = self._tokenizer.encode_batch(captions)
+        input_ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
+        attention_mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.long)
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    def to_json(self) -> str:
+        """Serialise (vocabulary and settings) so a checkpoint can carry the tokenizer."""
+        return self._tokenizer.to_str()
+
+    @classmethod
+    def from_json(cls, text: str, max_length: int = 32) -> CaptionTokenizer:
+        return cls(Tokenizer.from_str(text), max_length=max_length)
+
+    def __repr__(self) -> str:
+        return f"CaptionTokenizer(vocab_size={self.vocab_size}, max_length={self.max_length})"
+
+
+def _check_captions(captions: Sequence[str]) -> list[str]:
+    if isinstance(captions, str):
+        raise TypeError("expected a list of captions, got a single str; wrap it in a list")
+    captions = list(captions)
+    if not captions:
+        raise ValueError("expected at least one caption, got an empty list")
+    for i, caption in enumerate(captions):
+        if not isinstance(caption, str):
+            raise TypeError(f"caption {i} must be a str, got {type(caption).__name__}: {caption!r}")
+        if not caption.strip():
+            raise ValueError(f"caption {i} is empty; every caption needs at least one word")
+    return captions
+
+
+class CaptionCollator:
+    """Collate function for a DataLoader over samples ``{"image": (3,H,W), "caption": str, ...}``.
+
+    Returns a batch dict with ``image`` (B, 3, H, W), ``input_ids`` and ``attention_mask``
+    (B, T), ``caption`` (list of str) and ``index`` (B,) when samples carry one.
+    """
+
+    def __init__(self, tokenizer: CaptionTokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, samples: list[dict]) -> dict:
+        if not samples:
+            raise ValueError("cannot collate an empty list of samples")
+        for key in ("image", "caption"):
+            missing = [i for i, s in enumerate(samples) if key not in s]
+            if missing:
+                raise KeyError(f"sample(s) {missing[:5]} have no {key!r} key; got keys {sorted(samples[missing[0]])}")
+        batch = {"image": torch.stack([s["image"] for s in samples]), "caption": [s["caption"] for s in samples]}
+        batch.update(self.tokenizer(batch["caption"]))
+        if all("index" in s for s in samples):
+            batch["index"] = torch.tensor([int(s["index"]) for s in samples], dtype=torch.long)
+        return batch

@@ -1,0 +1,35 @@
+"""Per-modality feature extractors (article §3.1 part 1, §3.2.1): f(x) = Conv(x; W_c) + b_c, g(s) = RNN(s; W_s) + b_s.
+
+Every extractor maps one modality's input to a feature (B, D) with ``forward`` and exposes
+``out_dim``; most also give token sequences (B, T, D) or feature maps (B, C, H, W) with
+``tokens`` for token-level fusion.
+"""
+
+from cmlearn.encoders.audio import SpectrogramEncoder, WaveformEncoder, log_mel_spectrogram, mel_filterbank
+from cmlearn.encoders.common import freeze_, is_frozen
+from cmlearn.encoders.image import SmallCNN, TorchvisionImageEncoder, conv2d_by_hand
+from cmlearn.encoders.pretrained import HFTextEncoder, install_offline_image_weights, minilm_path
+from cmlearn.encoders.text import GRUTextEncoder, RNNTextEncoder, TransformerTextEncoder, check_token_batch, rnn_by_hand
+from cmlearn.encoders.video import Conv3dVideoEncoder, FrameGRUVideoEncoder
+
+__all__ = [
+    "SmallCNN",
+    "TorchvisionImageEncoder",
+    "conv2d_by_hand",
+    "GRUTextEncoder",
+    "RNNTextEncoder",
+    "TransformerTextEncoder",
+    "HFTextEncoder",
+    "check_token_batch",
+    "rnn_by_hand",
+    "WaveformEncoder",
+    "SpectrogramEncoder",
+    "log_mel_spectrogram",
+    "mel_filterbank",
+    "FrameGRUVideoEncoder",
+    "Conv3dVideoEncoder",
+    "freeze_",
+    "is_frozen",
+    "install_offline_image_weights",
+    "minilm_path",
+]

@@ -1,0 +1,320 @@
+"""Cross-modal generation (article §5.2.1): a product-of-experts VAE and a text-to-image conditional GAN.
+
+Used in chapter 6 (``06_generative``).
+
+* :class:`CrossModalVAE` (after MVAE, Wu & Goodman 2018): each modality m has an encoder
+  giving a Gaussian "expert" q(z | x_m) = N(μ_m, σ_m²). The posterior given any *subset* of
+  modalities is the product of their experts and the prior N(0, I),
+
+  .. math::
+
+      T_m = \\sigma_m^{-2}, \\qquad
+      \\sigma^2 = \\Big(1 + \\sum_{m \\text{ present}} T_m\\Big)^{-1}, \\qquad
+      \\mu = \\sigma^2 \\sum_{m \\text{ present}} T_m\\, \\mu_m
+
+  (a precision-weighted mean; the prior adds precision 1 at mean 0). So a sample without a
+  caption simply has one expert fewer: the model trains on partly paired data, and an
+  image is generated from text alone by decoding z from q(z | text).
+* :class:`ConditionalGAN` (text → 32×32 image): a generator G(noise, c) and a projection
+  discriminator D(x, c) = wᵀφ(x) + ⟨E c, φ(x)⟩ (Miyato & Koyama 2018), trained with the
+  matching-aware loss of GAN-INT-CLS (Reed et al. 2016): a real image with the *wrong* text
+  counts as fake too, so D must check that image and text agree.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from cmlearn.encoders.text import check_token_batch
+from cmlearn.losses import VAEOutput, gaussian_kl, reconstruction_loss
+
+MODALITIES = ("image", "text")
+
+
+def product_of_experts(
+    mu: torch.Tensor, logvar: torch.Tensor, present: torch.Tensor | None = None, prior: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Combine Gaussian experts: precision-weighted mean, precisions add (see the module docstring).
+
+    Args:
+        mu, logvar: (M, B, Z), one row per expert.
+        present: (M, B) bool; an absent expert contributes nothing.
+        prior: include the N(0, I) expert (precision 1, mean 0).
+
+    Returns:
+        (mu (B, Z), logvar (B, Z)) of the product.
+    """
+    if mu.shape != logvar.shape or mu.ndim != 3:
+        raise ValueError(f"expected mu and logvar of one shape (M, B, Z), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    precision = torch.exp(-logvar)  # T_m = 1 / σ_m², (M, B, Z)
+    if present is not None:
+        if present.shape != mu.shape[:2]:
+            raise ValueError(f"expected present of shape {tuple(mu.shape[:2])}, got {tuple(present.shape)}")
+        precision = precision * present.unsqueeze(-1).to(precision.dtype)
+        mu = torch.where(present.unsqueeze(-1), mu, torch.zeros((), dtype=mu.dtype, device=mu.device))
+    total = precision.sum(dim=0) + (1.0 if prior else 0.0)  # (B, Z)
+    mean = (precision * mu).sum(dim=0) / total  # the prior's mean is 0
+    return mean, -torch.log(total)
+
+
+def randn_like(x: torch.Tensor, shape=None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Standard normal noise on x's device; drawn on the generator's device (e.g. a seeded CPU one) if given."""
+    device = generator.device if generator is not None else x.device
+    return torch.randn(x.shape if shape is None else shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """z = μ + σ ⊙ ε, ε ~ N(0, I)."""
+    return mu + torch.exp(0.5 * logvar) * randn_like(mu, generator=generator)
+
+
+def _conv_stack(in_channels: int, channels: tuple[int, ...]) -> nn.Sequential:
+    layers, previous = [], in_channels
+    for width in channels:  # each halves H and W
+        layers += [nn.Conv2d(previous, width, 4, stride=2, padding=1), nn.BatchNorm2d(width), nn.LeakyReLU(0.2)]
+        previous = width
+    return nn.Sequential(*layers)
+
+
+def _deconv_stack(channels: tuple[int, ...], out_channels: int) -> nn.Sequential:
+    layers = []
+    for a, b in zip(channels[:-1], channels[1:], strict=True):  # each doubles H and W
+        layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), nn.BatchNorm2d(b), nn.ReLU()]
+    layers.append(nn.ConvTranspose2d(channels[-1], out_channels, 4, stride=2, padding=1))
+    return nn.Sequential(*layers)
+
+
+class CrossModalVAE(nn.Module):
+    """A two-modality (image, text) VAE with a product-of-experts posterior.
+
+    Args:
+        vocab_size: token ids of the captions.
+        max_length: longest caption L the text decoder writes (inputs may be shorter).
+        latent_dim: Z.
+        image_size: H = W (divisible by 8); image_channels: C.
+        channels: conv widths of the image encoder (the decoder mirrors them).
+        embed_dim, hidden_dim: text encoder's embedding and GRU sizes.
+        pad_id: padding token id.
+        recon_weights: weight of each modality's reconstruction term (an image has C·H·W terms, a caption L).
+
+    Batches: ``{"image": (B, C, H, W) in [0, 1], "input_ids": (B, T), "attention_mask": (B, T)}``;
+    ``mask = {"image": (B,), "text": (B,)}`` marks which samples have which modality. A missing
+    image may be anything (e.g. zeros); a missing caption may be all padding.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        max_length: int = 16,
+        latent_dim: int = 16,
+        image_size: int = 32,
+        image_channels: int = 3,
+        channels: tuple[int, int, int] = (32, 64, 128),
+        embed_dim: int = 64,
+        hidden_dim: int = 128,
+        pad_id: int = 0,
+        recon_weights: dict[str, float] | None = None,
+    ):
+        super().__init__()
+        if image_size % 8:
+            raise ValueError(f"expected image_size divisible by 8, got {image_size}")
+        cells = (image_size // 8) ** 2
+        self.image_encoder = nn.Sequential(_conv_stack(image_channels, channels), nn.Flatten(), nn.Linear(channels[-1] * cells, 2 * latent_dim))
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        self.text_rnn = nn.GRU(embed_dim, hidden_dim, batch_first=True)
+        self.text_head = nn.Linear(hidden_dim, 2 * latent_dim)
+        self.image_decoder_input = nn.Linear(latent_dim, channels[-1] * cells)
+        self.image_decoder = _deconv_stack(tuple(reversed(channels)), image_channels)
+        self.text_decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, max_length * vocab_size))
+        self.vocab_size, self.max_length, self.latent_dim, self.pad_id = vocab_size, max_length, latent_dim, pad_id
+        self.image_shape = (image_channels, image_size, image_size)
+        self.top_channels, self.top_size = channels[-1], image_size // 8
+        self.recon_weights = {"image": 1.0, "text": 1.0, **(recon_weights or {})}
+
+    # --- experts
+    def encode_image(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | image): (μ, log σ²), each (B, Z)."""
+        if images.ndim != 4 or tuple(images.shape[1:]) != self.image_shape:
+            raise ValueError(f"expected images of shape (B, {', '.join(map(str, self.image_shape))}), got {tuple(images.shape)}")
+        return self.image_encoder(images).chunk(2, dim=1)
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, present: torch.Tensor | None = None):
+        """q(z | text): (μ, log σ²), each (B, Z). Rows where ``present`` is False may be empty."""
+        if present is not None and not present.all():
+            attention_mask = attention_mask.clone()
+            attention_mask[~present] = 0
+            attention_mask[~present, 0] = 1  # a dummy one-token text; its expert is ignored downstream
+        lengths = check_token_batch(input_ids, attention_mask)
+        if input_ids.shape[1] > self.max_length:
+            raise ValueError(f"expected captions of at most max_length={self.max_length} tokens, got T={input_ids.shape[1]}")
+        packed = nn.utils.rnn.pack_padded_sequence(self.embedding(input_ids), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, last = self.text_rnn(packed)  # (1, B, H)
+        return self.text_head(last[0]).chunk(2, dim=1)
+
+    def _experts(self, batch: dict, present: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        image_mu, image_logvar = self.encode_image(batch["image"])
+        text_mu, text_logvar = self.encode_text(batch["input_ids"], batch["attention_mask"], present["text"])
+        if image_mu.shape[0] != text_mu.shape[0]:
+            raise ValueError(f"expected one batch size, got image {image_mu.shape[0]} and text {text_mu.shape[0]}")
+        return torch.stack([image_mu, text_mu]), torch.stack([image_logvar, text_logvar])  # (2, B, Z)
+
+    def _mask(self, batch: dict, mask: dict | None) -> dict[str, torch.Tensor]:
+        missing = [k for k in ("image", "input_ids", "attention_mask") if k not in batch]
+        if missing:
+            raise KeyError(f"batch is missing {missing}; expected keys image, input_ids, attention_mask, got {sorted(batch)}")
+        B = batch["image"].shape[0]
+        mask = mask or {}
+        unknown = [m for m in mask if m not in MODALITIES]
+        if unknown:
+            raise ValueError(f"mask names unknown modality {unknown}; expected a subset of {list(MODALITIES)}")
+        full = {m: torch.as_tensor(mask.get(m, torch.ones(B, dtype=torch.bool))).bool().to(batch["image"].device) for m in MODALITIES}
+        for m, present in full.items():
+            if present.shape != (B,):
+                raise ValueError(f"expected mask[{m!r}] of shape ({B},), got {tuple(present.shape)}")
+        return full
+
+    def posterior(self, batch: dict, mask: dict | None = None, use: tuple[str, ...] = MODALITIES):
+        """q(z | the modalities in ``use`` that each sample has): (μ, log σ²), each (B, Z)."""
+        present = self._mask(batch, mask)
+        mu, logvar = self._experts(batch, present)
+        available = torch.stack([present[m] & (m in use) for m in MODALITIES])  # (2, B)
+        return product_of_experts(mu, logvar, available)
+
+    # --- decoders
+    def decode(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Image logits (B, C, H, W) and caption token logits (B, L, V)."""
+        top = self.image_decoder_input(z).view(-1, self.top_channels, self.top_size, self.top_size)
+        return {"image": self.image_decoder(top), "text": self.text_decoder(z).view(-1, self.max_length, self.vocab_size)}
+
+    def _text_targets(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, m = batch["input_ids"], batch["attention_mask"]
+        pad = self.max_length - ids.shape[1]
+        return F.pad(ids, (0, pad), value=self.pad_id), F.pad(m, (0, pad), value=0)  # (B, L) each
+
+    def loss(self, batch: dict, mask: dict | None = None, beta: float = 1.0, generator: torch.Generator | None = None) -> VAEOutput:
+        """Negative ELBO summed over the joint posterior and each single-modality posterior (MVAE's sub-sampling).
+
+        For each subset S in (both, image only, text only), and each sample having a modality of S:
+        reconstruct every modality the sample has from z ~ q(z | S) and add β·KL. Missing
+        modalities neither enter the posterior nor are reconstructed. Terms are divided by B.
+        """
+        present = self._mask(batch, mask)
+        if not (present["image"] | present["text"]).all():
+            raise ValueError("every sample needs an image or a caption; got samples with neither")
+        mu, logvar = self._experts(batch, present)
+        B = mu.shape[1]
+        text_ids, text_mask = self._text_targets(batch)
+        reconstruction_total, kl_total = 0.0, 0.0
+        for use in (MODALITIES, ("image",), ("text",)):
+            available = torch.stack([present[m] & (m in use) for m in MODALITIES])  # (2, B)
+            counts = available.any(dim=0).to(mu.dtype)  # (B,): samples this subset applies to
+            q_mu, q_logvar = product_of_experts(mu, logvar, available)
+            out = self.decode(reparameterize(q_mu, q_logvar, generator))
+            rec_image = reconstruction_loss(out["image"], batch["image"], "bernoulli")
+            rec_text = reconstruction_loss(out["text"], text_ids, "categorical", text_mask)
+            reconstruction = (
+                self.recon_weights["image"] * torch.where(present["image"], rec_image, 0.0)
+                + self.recon_weights["text"] * torch.where(present["text"], rec_text, 0.0)
+            )
+            reconstruction_total = reconstruction_total + (counts * reconstruction).sum() / B
+            kl_total = kl_total + (counts * gaussian_kl(q_mu, q_logvar)).sum() / B
+        return VAEOutput(reconstruction_total + beta * kl_total, reconstruction_total, kl_total)
+
+    @torch.no_grad()
+    def generate_image(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """An image from a caption alone: decode z from q(z | text) (its mean, or a sample), (B, C, H, W) in [0, 1]."""
+        mu, logvar = self.encode_text(input_ids, attention_mask)
+        mu, logvar = product_of_experts(mu[None], logvar[None])
+        z = reparameterize(mu, logvar, generator) if sample else mu
+        return torch.sigmoid(self.decode(z)["image"])
+
+    @torch.no_grad()
+    def generate_text(self, images: torch.Tensor) -> torch.Tensor:
+        """Caption token ids (B, L) from images alone (the most likely token at each position)."""
+        mu, logvar = self.encode_image(images)
+        mu, _ = product_of_experts(mu[None], logvar[None])
+        return self.decode(mu)["text"].argmax(dim=-1)
+
+
+# ----------------------------------------------------------------------------- conditional GAN
+
+
+class TextToImageGenerator(nn.Module):
+    """G(noise, c): [noise; c] → 4×4 map → three transposed convolutions → (B, C, 32, 32) in [0, 1]."""
+
+    def __init__(self, condition_dim: int, noise_dim: int = 32, channels: tuple[int, int, int] = (128, 64, 32), image_channels: int = 3):
+        super().__init__()
+        self.input = nn.Sequential(nn.Linear(noise_dim + condition_dim, channels[0] * 16), nn.ReLU())
+        self.body = _deconv_stack(channels, image_channels)
+        self.noise_dim, self.condition_dim, self.top_channels = noise_dim, condition_dim, channels[0]
+
+    def forward(self, noise: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        top = self.input(torch.cat([noise, condition], dim=1)).view(-1, self.top_channels, 4, 4)
+        return torch.sigmoid(self.body(top))  # (B, C, 32, 32)
+
+
+class ProjectionDiscriminator(nn.Module):
+    """D(x, c) = wᵀφ(x) + ⟨E c, φ(x)⟩ + b, φ a spectrally normalised CNN (Miyato & Koyama 2018)."""
+
+    def __init__(self, condition_dim: int, channels: tuple[int, int, int] = (32, 64, 128), image_channels: int = 3):
+        super().__init__()
+        layers, previous = [], image_channels
+        for width in channels:
+            layers += [spectral_norm(nn.Conv2d(previous, width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+            previous = width
+        self.features = nn.Sequential(*layers)
+        self.linear = spectral_norm(nn.Linear(previous, 1))
+        self.embed = spectral_norm(nn.Linear(condition_dim, previous, bias=False))
+
+    def forward(self, images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        phi = self.features(images).sum(dim=(2, 3))  # (B, F)
+        return self.linear(phi).squeeze(1) + (self.embed(condition) * phi).sum(dim=1)  # (B,) logits
+
+
+class ConditionalGAN(nn.Module):
+    """Text → 32×32 image GAN conditioned on a text feature c (B, condition_dim), e.g. MiniLM's or a GRU's g.
+
+    Losses (non-saturating, with softplus(−s) = −log σ(s)):
+        D: softplus(−D(x, c)) + ½[softplus(D(x, c_wrong)) + softplus(D(G(ε, c), c))]
+        G: softplus(−D(G(ε, c), c))
+    where c_wrong is another sample's text (the batch rolled by one).
+    """
+
+    def __init__(self, condition_dim: int, noise_dim: int = 32, image_channels: int = 3):
+        super().__init__()
+        self.generator = TextToImageGenerator(condition_dim, noise_dim, image_channels=image_channels)
+        self.discriminator = ProjectionDiscriminator(condition_dim, image_channels=image_channels)
+        self.noise_dim, self.condition_dim = noise_dim, condition_dim
+        self.image_shape = (image_channels, 32, 32)
+
+    def _check(self, condition: torch.Tensor, images: torch.Tensor | None = None) -> None:
+        if condition.ndim != 2 or condition.shape[1] != self.condition_dim:
+            raise ValueError(f"expected condition of shape (B, {self.condition_dim}), got {tuple(condition.shape)}")
+        if images is not None:
+            if images.ndim != 4 or tuple(images.shape[1:]) != self.image_shape:
+                raise ValueError(f"expected images of shape (B, {', '.join(map(str, self.image_shape))}), got {tuple(images.shape)}")
+            if images.shape[0] != condition.shape[0]:
+                raise ValueError(f"expected one batch size, got images {images.shape[0]} and condition {condition.shape[0]}")
+
+    def generate(self, condition: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Images (B, C, 32, 32) in [0, 1] for text features ``condition`` (B, condition_dim)."""
+        self._check(condition)
+        noise = randn_like(condition, (condition.shape[0], self.noise_dim), generator)
+        return self.generator(noise, condition)
+
+    def discriminator_loss(self, images: torch.Tensor, condition: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        self._check(condition, images)
+        with torch.no_grad():
+            fake = self.generate(condition, generator)
+        real = F.softplus(-self.discriminator(images, condition)).mean()
+        wrong = F.softplus(self.discriminator(images, condition.roll(1, dims=0))).mean()
+        fooled = F.softplus(self.discriminator(fake, condition)).mean()
+        return real + 0.5 * (wrong + fooled)
+
+    def generator_loss(self, condition: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return F.softplus(-self.discriminator(self.generate(condition, generator), condition)).mean()

@@ -1,0 +1,258 @@
+"""The four-part model of article §3.1: extractors → shared space → fusion → head.
+
+Used in chapter 4 (``04_fusion``) and chapter 5 (``05_vqa``).
+
+.. math::
+
+    f = \\operatorname{Conv}(x; W_c) + b_c, \\quad g = \\operatorname{RNN}(s; W_s) + b_s
+    \\;\\to\\; h = \\operatorname{MLP}(f, g) \\text{ or } \\operatorname{Attention}(f, g)
+    \\;\\to\\; z = \\textstyle\\sum_i \\alpha_i h_i \\text{ or } \\operatorname{Fusion}(h)
+    \\;\\to\\; y = \\operatorname{Linear}(z; W_y) + b_y
+
+A batch is the flat dict the data loaders make; each modality reads its inputs from it by
+name (:data:`MODALITY_INPUTS`): ``image`` (B, C, H, W); ``input_ids`` and ``attention_mask``
+(B, T) for ``text``; ``audio`` (B, N); ``video`` (B, T, C, H, W). Build a model by hand with
+:class:`FourPartModel`, or from names with :func:`build_model`::
+
+    model = build_model({"image": {}, "text": {"vocab_size": 40}}, fusion="weighted_sum",
+                        head={"kind": "linear", "out_dim": 2})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import nn
+
+from cmlearn import encoders
+from cmlearn import fusion as fusions
+from cmlearn.heads import LinearHead, MatchingHead, MLPHead
+from cmlearn.shared import SharedSpace
+
+MODALITY_INPUTS: dict[str, tuple[str, ...]] = {
+    "image": ("image",),
+    "text": ("input_ids", "attention_mask"),
+    "audio": ("audio",),
+    "video": ("video",),
+}
+
+
+def _check_modalities(names) -> None:
+    unknown = [m for m in names if m not in MODALITY_INPUTS]
+    if unknown:
+        raise ValueError(f"unknown modality {unknown}; expected names from {list(MODALITY_INPUTS)}")
+
+
+@dataclass
+class FourPartOutput:
+    """Every stage's output: y (B, out) from the head, z (B, D_z), and the dicts h and f per modality."""
+
+    y: torch.Tensor
+    z: torch.Tensor
+    h: dict[str, torch.Tensor]
+    f: dict[str, torch.Tensor]
+
+
+class FourPartModel(nn.Module):
+    """extractors → shared space → fusion → head, configured per modality by name.
+
+    Args:
+        extractors: modality name (``"image"``, ``"text"``, ``"audio"``, ``"video"``) -> extractor.
+        fusion: a module from :mod:`cmlearn.fusion` (dict of h, mask -> z).
+        head: a module from :mod:`cmlearn.heads` (z -> y), or ``nn.Identity()`` after late fusion.
+        shared: a :class:`cmlearn.shared.SharedSpace`; modalities it does not list pass f through
+            unchanged (e.g. the raw image FiLM modulates). ``None``: h = f.
+
+    An extractor is asked for ``tokens(...)`` instead of its vector when its modality is in
+    ``shared.token_modalities`` (or, without a shared space, when the fusion takes tokens);
+    a text's ``attention_mask`` then becomes the fusion's ``token_mask``, and the extractor's
+    own final vector layer (``project``) is not on the path.
+
+    Forward:
+        batch (dict, see the module docstring), mask {modality: (B,) bool} -> :class:`FourPartOutput`.
+    """
+
+    def __init__(self, extractors: dict[str, nn.Module], fusion: nn.Module, head: nn.Module, shared: SharedSpace | None = None):
+        super().__init__()
+        if not isinstance(extractors, dict) or not extractors:
+            raise ValueError(f"expected extractors as a non-empty dict {{modality: module}}, got {extractors!r}")
+        _check_modalities(extractors)
+        self.extractors = nn.ModuleDict(extractors)
+        self.shared = shared
+        self.fusion = fusion
+        self.head = head
+        if shared is not None:
+            _check_modalities(shared.in_dims)
+            extra = [m for m in shared.in_dims if m not in extractors]
+            if extra:
+                raise ValueError(f"shared space has modalities {extra} without an extractor; extractors: {list(extractors)}")
+            self.token_modalities = tuple(shared.token_modalities)
+        elif getattr(fusion, "takes_tokens", False):
+            self.token_modalities = tuple(m for m, e in extractors.items() if hasattr(e, "tokens"))
+        else:
+            self.token_modalities = ()
+        lacking = [m for m in self.token_modalities if not hasattr(extractors[m], "tokens")]
+        if lacking:
+            raise ValueError(f"extractors for {lacking} have no tokens() method, but the shared space expects tokens from them")
+
+    def inputs(self, batch: dict, modality: str) -> list[torch.Tensor]:
+        """The tensors of ``batch`` that ``modality``'s extractor reads, in order."""
+        keys = MODALITY_INPUTS[modality]
+        missing = [k for k in keys if k not in batch]
+        if missing:
+            raise KeyError(f"batch is missing {missing} for modality {modality!r}: expected keys {list(keys)}, got {sorted(batch)}")
+        return [batch[k] for k in keys]
+
+    def extract(self, batch: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """f per modality (vectors or tokens/maps) and the token masks of token sequences."""
+        if not isinstance(batch, dict):
+            raise TypeError(f"expected a batch dict with keys for {list(self.extractors)}, got {type(batch).__name__}")
+        inputs = {m: self.inputs(batch, m) for m in self.extractors}
+        sizes = {m: int(x[0].shape[0]) for m, x in inputs.items()}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"expected the same batch size B for every modality, got {sizes}")
+        f, token_mask = {}, {}
+        for m, extractor in self.extractors.items():
+            if m in self.token_modalities:
+                f[m] = extractor.tokens(*inputs[m])  # (B, T, F) or (B, F, H, W)
+                if m == "text" and f[m].ndim == 3:
+                    token_mask[m] = inputs[m][1].bool()  # attention_mask: True for real tokens
+            else:
+                f[m] = extractor(*inputs[m])  # (B, F)
+        return f, token_mask
+
+    def forward(self, batch: dict, mask: dict[str, torch.Tensor] | None = None) -> FourPartOutput:
+        f, token_mask = self.extract(batch)
+        if self.shared is None:
+            h = f
+        else:
+            h = {**f, **self.shared({m: f[m] for m in self.shared.in_dims}, token_mask)}
+        if getattr(self.fusion, "takes_tokens", False):
+            z = self.fusion(h, mask=mask, token_mask=token_mask)
+        else:
+            z = self.fusion(h, mask=mask)
+        return FourPartOutput(y=self.head(z), z=z, h=h, f=f)
+
+    @classmethod
+    def from_config(cls, config: dict) -> FourPartModel:
+        """:func:`build_model` from one dict (e.g. read from YAML)."""
+        return build_model(**config)
+
+
+# ----------------------------------------------------------------------------- building from names
+
+EXTRACTORS = {
+    "image": {
+        "small_cnn": encoders.SmallCNN,
+        "resnet18": partial(encoders.TorchvisionImageEncoder, "resnet18"),
+        "resnet50": partial(encoders.TorchvisionImageEncoder, "resnet50"),
+        "mobilenet_v2": partial(encoders.TorchvisionImageEncoder, "mobilenet_v2"),
+    },
+    "text": {
+        "gru": encoders.GRUTextEncoder,
+        "rnn": encoders.RNNTextEncoder,
+        "transformer": encoders.TransformerTextEncoder,
+        "hf": encoders.HFTextEncoder,
+        "minilm": partial(encoders.HFTextEncoder, "minilm"),
+    },
+    "audio": {"spectrogram": encoders.SpectrogramEncoder, "waveform": encoders.WaveformEncoder},
+    "video": {"frame_gru": encoders.FrameGRUVideoEncoder, "conv3d": encoders.Conv3dVideoEncoder},
+}
+VECTOR_FUSIONS = ("concat", "late", "weighted_sum", "gated", "tensor", "low_rank")
+TOKEN_FUSIONS = ("cross_attention", "self_attention", "meta_space")
+FUSIONS = VECTOR_FUSIONS + TOKEN_FUSIONS + ("film",)
+HEADS = ("linear", "mlp", "matching")
+
+
+def _spec(spec: str | dict, what: str, choices) -> tuple[str, dict]:
+    if isinstance(spec, str):
+        kind, kwargs = spec, {}
+    elif isinstance(spec, dict) and "kind" in spec:
+        kwargs = dict(spec)
+        kind = kwargs.pop("kind")
+    else:
+        raise TypeError(f"expected {what} as a name or a dict with a 'kind' key, got {spec!r}")
+    if kind not in choices:
+        raise ValueError(f"unknown {what} {kind!r}; expected one of {list(choices)}")
+    return kind, kwargs
+
+
+def build_model(
+    modalities: dict[str, dict],
+    fusion: str | dict = "concat",
+    head: str | dict | None = None,
+    shared_dim: int = 64,
+    shared_hidden: int | None = 256,
+) -> FourPartModel:
+    """Build a :class:`FourPartModel` from names.
+
+    Args:
+        modalities: modality -> extractor settings; ``"kind"`` picks the extractor (default: image
+            ``small_cnn``, text ``gru``, audio ``spectrogram``, video ``frame_gru``; see :data:`EXTRACTORS`),
+            the other keys go to its constructor (e.g. ``{"text": {"vocab_size": 40}}``).
+        fusion: a name from :data:`FUSIONS` or ``{"kind": name, **kwargs}``. Cross-attention takes
+            ``query``/``context`` (default: the first two modalities); FiLM takes ``target`` (default
+            ``"image"``), whose extractor then becomes the FiLM-ed CNN inside the fusion.
+        head: ``"linear"``, ``"mlp"`` or ``"matching"``, or ``{"kind": ..., "out_dim": ...}``
+            (default linear with 2 outputs). With late fusion the head's ``out_dim`` sizes the
+            per-modality predictors and the head itself is the identity.
+        shared_dim, shared_hidden: D of the shared space and the width of its MLPs.
+    """
+    if not isinstance(modalities, dict) or not modalities:
+        raise ValueError(f"expected modalities as a non-empty dict {{name: settings}}, got {modalities!r}")
+    _check_modalities(modalities)
+    fusion_kind, fusion_kwargs = _spec(fusion, "fusion", FUSIONS)
+    head_kind, head_kwargs = _spec(head or {"kind": "linear", "out_dim": 2}, "head", HEADS)
+    names = list(modalities)
+
+    film_target = fusion_kwargs.pop("target", "image") if fusion_kind == "film" else None
+    extractors = {}
+    for m, settings in modalities.items():
+        kind, kwargs = _spec({"kind": next(iter(EXTRACTORS[m])), **(settings or {})}, f"{m} extractor", EXTRACTORS[m])
+        extractors[m] = nn.Identity() if m == film_target else EXTRACTORS[m][kind](**kwargs)
+
+    takes_tokens = fusion_kind in TOKEN_FUSIONS
+    vector_dims = {m: e.out_dim for m, e in extractors.items() if m != film_target}
+    token_modalities = tuple(m for m, e in extractors.items() if takes_tokens and hasattr(e, "tokens"))
+    in_dims = {m: (extractors[m].token_dim if m in token_modalities else d) for m, d in vector_dims.items()}
+    shared = SharedSpace(in_dims, shared_dim, shared_hidden, token_modalities=token_modalities)
+    dims = {m: shared_dim for m in in_dims}
+
+    out_dim = fusion_kwargs.pop("out_dim", None)
+    if fusion_kind == "concat":
+        fuse = fusions.ConcatFusion(dims, out_dim)
+    elif fusion_kind == "late":
+        fuse = fusions.LateFusion(dims, head_kwargs.get("out_dim", 2), **fusion_kwargs)
+    elif fusion_kind == "weighted_sum":
+        fuse = fusions.WeightedSumFusion(dims)
+    elif fusion_kind == "gated":
+        fuse = fusions.GatedFusion(dims, out_dim or shared_dim)
+    elif fusion_kind == "tensor":
+        fuse = fusions.TensorFusion(dims, out_dim or shared_dim)
+    elif fusion_kind == "low_rank":
+        fuse = fusions.LowRankFusion(dims, out_dim or shared_dim, **fusion_kwargs)
+    elif fusion_kind == "cross_attention":
+        if len(names) != 2:
+            raise ValueError(f"cross-attention fuses exactly two modalities (query and context), got {names}")
+        query, context = fusion_kwargs.pop("query", names[0]), fusion_kwargs.pop("context", names[1])
+        _check_modalities([query, context])
+        fuse = fusions.CrossModalAttention(query, context, shared_dim, out_dim=out_dim, **fusion_kwargs)
+    elif fusion_kind == "self_attention":
+        fuse = fusions.MultimodalSelfAttention(names, shared_dim, out_dim=out_dim, **fusion_kwargs)
+    elif fusion_kind == "meta_space":
+        fuse = fusions.MetaSpaceFusion(names, shared_dim, out_dim=out_dim, **fusion_kwargs)
+    else:  # film
+        others = [m for m in names if m != film_target]
+        if film_target not in names or len(others) != 1:
+            raise ValueError(f"FiLM needs the target {film_target!r} and exactly one other modality, got {names}")
+        fuse = fusions.FiLMFusion(shared_dim, out_dim or shared_dim, target=film_target, condition=others[0], **fusion_kwargs)
+
+    if fusion_kind == "late":
+        head_module = nn.Identity()
+    elif head_kind == "matching":
+        head_module = MatchingHead(fuse.out_dim, **head_kwargs)
+    else:
+        head_module = (LinearHead if head_kind == "linear" else MLPHead)(fuse.out_dim, **{"out_dim": 2, **head_kwargs})
+    return FourPartModel(extractors, fuse, head_module, shared)

@@ -1,0 +1,122 @@
+"""Generative models: product of experts by hand, partly paired VAE training, text-to-image GAN."""
+
+import pytest
+import torch
+
+from cmlearn.generative import ConditionalGAN, CrossModalVAE, product_of_experts
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors run faster on one thread, above all on a shared CPU (no OpenMP hand-offs between cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+B, VOCAB, L = 6, 12, 5
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def make_batch(image_size=16, seed=0):
+    g = gen(seed)
+    mask = torch.ones(B, L, dtype=torch.long)
+    mask[:, 4:] = 0
+    colours = (torch.rand(B, 3, 1, 1, generator=g) > 0.5).float()  # one flat colour per image: learnable fast
+    return {
+        "image": colours.expand(B, 3, image_size, image_size).clone(),
+        "input_ids": torch.randint(1, VOCAB, (B, L), generator=g) * mask,
+        "attention_mask": mask,
+    }
+
+
+def small_vae(image_size=16):
+    torch.manual_seed(0)
+    return CrossModalVAE(VOCAB, max_length=L, latent_dim=4, image_size=image_size, channels=(8, 8, 8), embed_dim=8, hidden_dim=16)
+
+
+def test_product_of_experts_by_hand():
+    mu = torch.tensor([[[1.0]], [[3.0]]])  # expert 1: N(1, 1); expert 2: N(3, 0.5)
+    logvar = torch.log(torch.tensor([[[1.0]], [[0.5]]]))
+    m, lv = product_of_experts(mu, logvar)  # precisions 1 (prior) + 1 + 2 = 4; mean (1·1 + 2·3) / 4
+    assert m.item() == pytest.approx(7 / 4) and lv.exp().item() == pytest.approx(1 / 4)
+    m, lv = product_of_experts(mu, logvar, prior=False)  # (1·1 + 2·3) / 3, variance 1/3
+    assert m.item() == pytest.approx(7 / 3) and lv.exp().item() == pytest.approx(1 / 3)
+    m, lv = product_of_experts(mu, logvar, present=torch.tensor([[False], [True]]))  # prior and expert 2: precision 3
+    assert m.item() == pytest.approx(2.0) and lv.exp().item() == pytest.approx(1 / 3)
+    m, lv = product_of_experts(mu, logvar, present=torch.tensor([[False], [False]]))  # nothing observed: the prior
+    assert m.item() == 0.0 and lv.item() == 0.0
+
+
+def test_vae_generates_an_image_from_text_and_text_from_an_image():
+    vae = small_vae(image_size=32).eval()
+    batch = make_batch(image_size=32)
+    images = vae.generate_image(batch["input_ids"], batch["attention_mask"])
+    assert images.shape == (B, 3, 32, 32) and images.min() >= 0 and images.max() <= 1
+    assert vae.generate_text(batch["image"]).shape == (B, L)
+    mu, logvar = vae.posterior(batch, use=("text",))  # q(z | text) = text expert × prior
+    t_mu, t_logvar = vae.encode_text(batch["input_ids"], batch["attention_mask"])
+    expected = product_of_experts(t_mu[None], t_logvar[None])
+    assert torch.allclose(mu, expected[0]) and torch.allclose(logvar, expected[1])
+
+
+def test_vae_missing_modality_uses_only_present_experts():
+    vae = small_vae().eval()
+    batch = make_batch()
+    mask = {"text": torch.tensor([False, True, True, True, True, True]), "image": torch.tensor([True, False] + [True] * 4)}
+    loss = vae.loss(batch, mask, generator=gen()).loss
+    changed = {k: v.clone() for k, v in batch.items()}
+    changed["input_ids"][0], changed["attention_mask"][0] = 0, 0  # sample 0 has no caption: an empty text is fine
+    changed["image"][1] = torch.rand(3, 16, 16, generator=gen(5))  # sample 1 has no image: its pixels do not matter
+    assert vae.loss(changed, mask, generator=gen()).loss.item() == pytest.approx(loss.item(), rel=1e-5)
+    mu, logvar = vae.posterior(changed, mask)
+    i_mu, i_logvar = vae.encode_image(changed["image"][:1])
+    assert torch.allclose(mu[0], product_of_experts(i_mu[None], i_logvar[None])[0][0], atol=1e-6)  # image expert only
+    with pytest.raises(ValueError, match="every sample needs an image or a caption"):
+        vae.loss(batch, {"text": torch.zeros(B, dtype=torch.bool), "image": torch.tensor([False] + [True] * 5)})
+    with pytest.raises(ValueError, match=r"expected images of shape \(B, 3, 16, 16\), got \(6, 1, 16, 16\)"):
+        vae.loss({**batch, "image": batch["image"][:, :1]})
+
+
+def test_vae_trains_on_partly_paired_data():
+    vae = small_vae()
+    batch = make_batch()
+    mask = {"text": torch.tensor([True, True, True, True, False, False]), "image": torch.tensor([True, True, False, False, True, True])}
+    optimizer = torch.optim.Adam(vae.parameters(), lr=1e-2)
+    vae.eval()
+    before = vae.loss(batch, mask, generator=gen()).loss.item()
+    vae.train()
+    for step in range(15):
+        loss = vae.loss(batch, mask, generator=gen(step)).loss
+        optimizer.zero_grad(), loss.backward(), optimizer.step()
+    vae.eval()
+    assert vae.loss(batch, mask, generator=gen()).loss.item() < 0.9 * before
+
+
+def test_conditional_gan_shapes_and_both_players_learn():
+    torch.manual_seed(0)
+    gan = ConditionalGAN(condition_dim=6, noise_dim=8)
+    condition = torch.randn(4, 6, generator=gen())
+    images = gan.generate(condition, generator=gen())
+    assert images.shape == (4, 3, 32, 32) and images.min() >= 0 and images.max() <= 1
+    real = torch.rand(4, 3, 32, 32, generator=gen(1))
+    d_opt = torch.optim.Adam(gan.discriminator.parameters(), lr=2e-3)
+    d_before = gan.discriminator_loss(real, condition, gen()).item()
+    for _ in range(5):
+        loss = gan.discriminator_loss(real, condition, gen())
+        d_opt.zero_grad(), loss.backward(), d_opt.step()
+    assert gan.discriminator_loss(real, condition, gen()).item() < d_before
+    g_opt = torch.optim.Adam(gan.generator.parameters(), lr=2e-3)
+    g_before = gan.generator_loss(condition, gen()).item()
+    for _ in range(5):
+        loss = gan.generator_loss(condition, gen())
+        g_opt.zero_grad(), loss.backward(), g_opt.step()
+    assert gan.generator_loss(condition, gen()).item() < g_before
+    with pytest.raises(ValueError, match=r"expected condition of shape \(B, 6\), got \(4, 5\)"):
+        gan.generate(torch.randn(4, 5))
+    with pytest.raises(ValueError, match=r"expected images of shape \(B, 3, 32, 32\), got \(4, 3, 16, 16\)"):
+        gan.discriminator_loss(torch.rand(4, 3, 16, 16), condition)
