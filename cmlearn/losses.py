@@ -1,6 +1,6 @@
 """Losses: CLIP's InfoNCE, SigLIP's sigmoid loss, image–text matching, and the VAE's ELBO.
 
-Used in chapter 3 (``03_alignment``), chapter 4 (``04_fusion``) and chapter 6 (``06_generative``).
+Used in chapter 3 (``03_alignment``), chapter 4 (``04_fusion``) and chapter 8 (``08_weak_pairs_and_generation``).
 Each loss is a function that does the maths (returning a small dataclass that is easy to
 plot) plus, where a parameter is learned, a module that holds it. ``logit_scale`` always
 means log(1/τ), never its exponential; it is clamped at ln 100 as open_clip does.

@@ -1,6 +1,6 @@
 """The four-part model of article §3.1: extractors → shared space → fusion → head.
 
-Used in chapter 4 (``04_fusion``) and chapter 5 (``05_vqa``).
+Used in chapter 4 (``04_fusion``) and chapter 5 (``05_multimodal_knowledge``).
 
 .. math::
 
@@ -154,8 +154,8 @@ EXTRACTORS = {
         "gru": encoders.GRUTextEncoder,
         "rnn": encoders.RNNTextEncoder,
         "transformer": encoders.TransformerTextEncoder,
-        "hf": encoders.HFTextEncoder,
-        "minilm": partial(encoders.HFTextEncoder, "minilm"),
+        "hf": lambda *args, **kwargs: encoders.HFTextEncoder(*args, **kwargs),
+        "minilm": lambda **kwargs: encoders.HFTextEncoder("minilm", **kwargs),
     },
     "audio": {"spectrogram": encoders.SpectrogramEncoder, "waveform": encoders.WaveformEncoder},
     "video": {"frame_gru": encoders.FrameGRUVideoEncoder, "conv3d": encoders.Conv3dVideoEncoder},

@@ -8,9 +8,21 @@ Every extractor maps one modality's input to a feature (B, D) with ``forward`` a
 from cmlearn.encoders.audio import SpectrogramEncoder, WaveformEncoder, log_mel_spectrogram, mel_filterbank
 from cmlearn.encoders.common import freeze_, is_frozen
 from cmlearn.encoders.image import SmallCNN, TorchvisionImageEncoder, conv2d_by_hand
-from cmlearn.encoders.pretrained import HFTextEncoder, install_offline_image_weights, minilm_path
 from cmlearn.encoders.text import GRUTextEncoder, RNNTextEncoder, TransformerTextEncoder, check_token_batch, rnn_by_hand
 from cmlearn.encoders.video import Conv3dVideoEncoder, FrameGRUVideoEncoder
+
+# The pretrained loaders are imported on first use (PEP 562), so that
+# ``python -m cmlearn.encoders.pretrained`` does not find its own module already imported.
+_PRETRAINED = ("HFTextEncoder", "install_offline_image_weights", "minilm_path")
+
+
+def __getattr__(name: str):
+    if name in _PRETRAINED:
+        from cmlearn.encoders import pretrained
+
+        return getattr(pretrained, name)
+    raise AttributeError(f"module 'cmlearn.encoders' has no attribute {name!r}")
+
 
 __all__ = [
     "SmallCNN",

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cmlearn.encoders.common import freeze_
+
 
 def _check_images(x: torch.Tensor, channels: int) -> None:
     if not isinstance(x, torch.Tensor):
@@ -148,8 +150,7 @@ class TorchvisionImageEncoder(nn.Module):
         allow_download: bool | None = None,
     ):
         super().__init__()
-        from cmlearn.encoders.common import freeze_
-        from cmlearn.encoders.pretrained import torchvision_backbone
+        from cmlearn.encoders.pretrained import torchvision_backbone  # on first use: keeps torchvision's import lazy
 
         self.arch = arch
         self.in_channels = 3

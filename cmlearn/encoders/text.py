@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from cmlearn.encoders.common import freeze_
+
 
 def check_token_batch(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Validate a token batch and return the length of each sequence, (B,) int64."""
@@ -172,8 +174,6 @@ class RNNTextEncoder(nn.Module):
         directions = 2 if bidirectional else 1
         self.project = nn.Linear(directions * hidden_dim, out_dim)
         if freeze:
-            from cmlearn.encoders.common import freeze_
-
             freeze_(self.embedding)
             freeze_(self.rnn)
         self.cell, self.vocab_size, self.out_dim = cell, vocab_size, out_dim

@@ -1,6 +1,6 @@
 """Fusion, z = Σ α_i h_i or z = Fusion(h) (article §3.1 part 3, §3.2.3).
 
-Used in chapter 4 (``04_fusion``) and chapter 5 (``05_vqa``). One interface: a module takes
+Used in chapter 4 (``04_fusion``) and chapter 5 (``05_multimodal_knowledge``). One interface: a module takes
 ``features: dict[str, Tensor]`` (modality -> shared-space features) and an optional
 ``mask: dict[str, BoolTensor (B,)]`` (True where a sample has that modality) and returns
 z (B, D_z). Token-level fusions (``takes_tokens = True``) also take token sequences

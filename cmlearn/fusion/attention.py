@@ -1,6 +1,6 @@
 """Attention fusions: z = Fusion(h) by cross-modal attention or self-attention over all tokens.
 
-Used in chapter 4 (``04_fusion``) and chapter 5 (``05_vqa``). Scaled dot-product attention
+Used in chapter 4 (``04_fusion``) and chapter 5 (``05_multimodal_knowledge``). Scaled dot-product attention
 (Vaswani et al. 2017):
 
 .. math::
