@@ -1,23 +1,65 @@
 """cmlearn: the companion package of the book *Cross-modal learning, as a book you can run*.
 
-Each module holds one concept of the book:
+Each module holds one concept of the book (the article's section in brackets):
 
 - :mod:`cmlearn.device` — CPU or GPU, and mixed precision
 - :mod:`cmlearn.seed` — one seeding call
-- :mod:`cmlearn.data` — datasets the book generates itself (scenes, questions, audio, video)
-  and loaders for real image–caption folders; :mod:`cmlearn.data.text` tokenizes captions
-- :mod:`cmlearn.encoders` — feature extractors per modality (§3.2.1)
-- :mod:`cmlearn.align` — shared space and contrastive loss (§3.2.2)
+- :mod:`cmlearn.data` — datasets the book generates itself (scenes, questions, audio, video),
+  loaders for real image–caption folders, and the caption tokenizer (:mod:`cmlearn.data.text`)
+- :mod:`cmlearn.encoders` — feature extractors per modality, f(x) and g(s) (§3.2.1)
+- :mod:`cmlearn.shared` and :mod:`cmlearn.align` — the shared space h and contrastive alignment (§3.2.2)
+- :mod:`cmlearn.fusion` — z = Σ α_i h_i and the other fusions (§3.2.3)
+- :mod:`cmlearn.heads` — task heads, y = Linear(z; W_y) + b_y (§3.2.4)
+- :mod:`cmlearn.model` — the four parts composed (§3.1)
+- :mod:`cmlearn.losses` — CLIP, SigLIP, image–text matching, VAE losses
+- :mod:`cmlearn.generative` — cross-modal VAE and conditional GAN (§5.2.1)
 - :mod:`cmlearn.train` — the training loop
-- :mod:`cmlearn.metrics` — retrieval and classification metrics
+- :mod:`cmlearn.metrics` — retrieval and classification metrics (§6.3)
 - :mod:`cmlearn.plot` — figures
 """
 
 from cmlearn.align import DualEncoder, ProjectionHead, clip_loss
 from cmlearn.device import select_device
+from cmlearn.encoders import (
+    Conv3dVideoEncoder,
+    FrameGRUVideoEncoder,
+    GRUTextEncoder,
+    RNNTextEncoder,
+    SmallCNN,
+    SpectrogramEncoder,
+    TorchvisionImageEncoder,
+    TransformerTextEncoder,
+    WaveformEncoder,
+    freeze_,
+)
+from cmlearn.fusion import (
+    ConcatFusion,
+    CrossModalAttention,
+    FiLMFusion,
+    GatedFusion,
+    LateFusion,
+    LowRankFusion,
+    MetaSpaceFusion,
+    MultimodalSelfAttention,
+    TensorFusion,
+    WeightedSumFusion,
+)
+from cmlearn.generative import ConditionalGAN, CrossModalVAE, product_of_experts
+from cmlearn.heads import LinearHead, MatchingHead, MLPHead
+from cmlearn.losses import ClipLoss, SigLipLoss, gaussian_kl, itm_loss, siglip_loss, vae_loss
+from cmlearn.model import FourPartModel, build_model
 from cmlearn.seed import seed_everything
+from cmlearn.shared import AttentionPooling, SharedSpace
 from cmlearn.train import fit
 
 __version__ = "0.1.0"
 
-__all__ = ["DualEncoder", "ProjectionHead", "clip_loss", "fit", "seed_everything", "select_device", "__version__"]
+__all__ = [
+    "AttentionPooling", "ClipLoss", "ConcatFusion", "ConditionalGAN", "Conv3dVideoEncoder", "CrossModalAttention",
+    "CrossModalVAE", "DualEncoder", "FiLMFusion", "FourPartModel", "FrameGRUVideoEncoder", "GRUTextEncoder",
+    "GatedFusion", "LateFusion", "LinearHead", "LowRankFusion", "MLPHead", "MatchingHead", "MetaSpaceFusion",
+    "MultimodalSelfAttention", "ProjectionHead", "RNNTextEncoder", "SharedSpace", "SigLipLoss", "SmallCNN",
+    "SpectrogramEncoder", "TensorFusion", "TorchvisionImageEncoder", "TransformerTextEncoder", "WaveformEncoder",
+    "WeightedSumFusion", "build_model", "clip_loss", "fit", "freeze_", "gaussian_kl", "itm_loss", "product_of_experts",
+    "seed_everything", "select_device", "siglip_loss", "vae_loss", "__version__",
+]

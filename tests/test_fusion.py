@@ -24,16 +24,6 @@ from cmlearn.fusion import (
     positional_encoding_2d,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors run faster on one thread, above all on a shared CPU (no OpenMP hand-offs between cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 B, D = 4, 8
 
 

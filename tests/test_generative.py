@@ -5,16 +5,6 @@ import torch
 
 from cmlearn.generative import ConditionalGAN, CrossModalVAE, product_of_experts
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors run faster on one thread, above all on a shared CPU (no OpenMP hand-offs between cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 B, VOCAB, L = 6, 12, 5
 
 

@@ -6,15 +6,6 @@ import torch
 from cmlearn.heads import LinearHead, MatchingHead, MLPHead
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors run faster on one thread, above all on a shared CPU (no OpenMP hand-offs between cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_linear_head_is_the_formula():
     head = LinearHead(3, 2)
     z = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))

@@ -10,16 +10,6 @@ from cmlearn.heads import LinearHead
 from cmlearn.model import FUSIONS, TOKEN_FUSIONS, FourPartModel, build_model
 from cmlearn.shared import SharedSpace
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors run faster on one thread, above all on a shared CPU (no OpenMP hand-offs between cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 B, VOCAB = 3, 20
 
 

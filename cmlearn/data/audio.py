@@ -90,32 +90,63 @@ def synthesize_digit_sounds(labels, sample_rate: int = 8000, duration: float = 0
     return wave.contiguous()
 
 
+def _as_batch(waveforms: torch.Tensor) -> torch.Tensor:
+    """Accept (T,), (B, T) or (B, 1, T) float waveforms and return (B, T)."""
+    if not isinstance(waveforms, torch.Tensor):
+        raise TypeError(f"expected a waveform tensor (B, T), got {type(waveforms).__name__}")
+    if waveforms.ndim == 3 and waveforms.shape[1] == 1:
+        waveforms = waveforms[:, 0]
+    if waveforms.ndim == 1:
+        waveforms = waveforms[None]
+    if waveforms.ndim != 2:
+        raise ValueError(f"expected a waveform of shape (T,), (B, T) or (B, 1, T), got {tuple(waveforms.shape)}")
+    return waveforms if waveforms.is_floating_point() else waveforms.float()
+
+
 def spectrogram(waveforms: torch.Tensor, n_fft: int = 256, hop_length: int = 64) -> torch.Tensor:
-    """Power spectrogram |STFT|^2 of (B, T) or (T,) waveforms -> (B, n_fft // 2 + 1, frames)."""
-    x = waveforms.reshape(-1, waveforms.shape[-1]).float()
-    spec = torch.stft(x, n_fft=n_fft, hop_length=hop_length, window=torch.hann_window(n_fft),
-                      center=True, return_complex=True)
+    """Power spectrogram |STFT(x)|² with a Hann window: (B, T) -> (B, n_fft // 2 + 1, frames).
+
+    Computed on the waveform's device (CPU or GPU) with ``torch.stft``.
+    """
+    x = _as_batch(waveforms)
+    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+    spec = torch.stft(x, n_fft=n_fft, hop_length=hop_length, window=window, center=True, return_complex=True)
     return spec.abs() ** 2
+
+
+def hz_to_mel(f):
+    """HTK mel scale: mel(f) = 2595 · log10(1 + f / 700)."""
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(m):
+    """Inverse of :func:`hz_to_mel`."""
+    return 700.0 * (10 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 
 def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, f_min: float = 0.0,
                    f_max: float | None = None) -> torch.Tensor:
-    """Triangular filters on the HTK mel scale, (n_mels, n_fft // 2 + 1)."""
+    """Triangular filters evenly spaced on the HTK mel scale, (n_mels, n_fft // 2 + 1); each peaks near 1."""
     f_max = sample_rate / 2 if f_max is None else f_max
-    mel = lambda f: 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)  # noqa: E731
-    edges = 700.0 * (10 ** (np.linspace(mel(f_min), mel(f_max), n_mels + 2) / 2595.0) - 1.0)
-    freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    edges = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))  # (M + 2,)
+    freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)  # (F,) centre frequency of each STFT bin
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # (M, 1) each
     rise = (freqs[None, :] - lower) / (centre - lower)
     fall = (upper - freqs[None, :]) / (upper - centre)
-    return torch.from_numpy(np.clip(np.minimum(rise, fall), 0, None).astype(np.float32))
+    return torch.from_numpy(np.clip(np.minimum(rise, fall), 0, None).astype(np.float32))  # (M, F)
 
 
 def log_mel_spectrogram(waveforms: torch.Tensor, sample_rate: int = 8000, n_fft: int = 256,
                         hop_length: int = 64, n_mels: int = 40, eps: float = 1e-6) -> torch.Tensor:
-    """log(mel filterbank @ power spectrogram + eps): (B, T) -> (B, n_mels, frames)."""
-    power = spectrogram(waveforms, n_fft, hop_length)
-    return torch.log(mel_filterbank(n_mels, n_fft, sample_rate) @ power + eps)
+    """log(mel filterbank @ |STFT(x)|² + eps): (B, T) -> (B, n_mels, frames).
+
+    ``n_mels=0`` keeps the linear-frequency power (n_fft // 2 + 1 rows) instead of mel bands.
+    Used by the audio datasets' ``log_mel()`` and by :class:`cmlearn.encoders.SpectrogramEncoder`.
+    """
+    power = spectrogram(waveforms, n_fft, hop_length)  # (B, F, frames)
+    if n_mels:
+        power = mel_filterbank(n_mels, n_fft, sample_rate).to(power) @ power  # (B, M, frames)
+    return torch.log(power + eps)
 
 
 class AudioDigitsDataset(Dataset):

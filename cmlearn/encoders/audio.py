@@ -4,14 +4,17 @@ Used in chapter 2 (``02_modalities``). Both are f(x) = Conv(x; W_c) + b_c, once 
 (Conv1d on samples) and once on a time–frequency image (Conv2d on the spectrogram), the way
 image CNNs read pixels.
 
-The spectrogram is computed here with ``torch.stft`` and a triangular mel filterbank
-(HTK mel scale, mel(f) = 2595·log10(1 + f/700)), so no audio library is needed.
+The spectrogram comes from :func:`cmlearn.data.audio.log_mel_spectrogram` (``torch.stft`` and a
+triangular mel filterbank on the HTK mel scale, mel(f) = 2595·log10(1 + f/700)), so no audio
+library is needed.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from cmlearn.data.audio import log_mel_spectrogram, mel_filterbank  # noqa: F401  (re-exported)
 
 
 def _check_waveform(waveform: torch.Tensor) -> torch.Tensor:
@@ -23,45 +26,6 @@ def _check_waveform(waveform: torch.Tensor) -> torch.Tensor:
     if waveform.ndim != 2 or not waveform.is_floating_point():
         raise ValueError(f"expected a float waveform of shape (B, N) or (B, 1, N), got {tuple(waveform.shape)} {waveform.dtype}")
     return waveform
-
-
-def hz_to_mel(f: torch.Tensor | float) -> torch.Tensor:
-    return 2595.0 * torch.log10(1.0 + torch.as_tensor(f, dtype=torch.float32) / 700.0)
-
-
-def mel_to_hz(m: torch.Tensor) -> torch.Tensor:
-    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
-
-
-def mel_filterbank(n_freqs: int, n_mels: int, sample_rate: int) -> torch.Tensor:
-    """Triangular filters evenly spaced on the mel scale, (n_mels, n_freqs); rows peak at 1."""
-    freqs = torch.linspace(0, sample_rate / 2, n_freqs)  # (F,) centre frequency of each STFT bin
-    edges = mel_to_hz(torch.linspace(0, float(hz_to_mel(sample_rate / 2)), n_mels + 2))  # (M+2,)
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # (M, 1) each
-    rising = (freqs - lower) / (centre - lower)
-    falling = (upper - freqs) / (upper - centre)
-    return torch.clamp(torch.minimum(rising, falling), min=0.0)  # (M, F)
-
-
-def log_mel_spectrogram(
-    waveform: torch.Tensor, sample_rate: int = 8000, n_fft: int = 256, hop_length: int = 128, n_mels: int = 32
-) -> torch.Tensor:
-    """log(1e-6 + mel · |STFT(x)|²), a (B, 1, n_mels, frames) image of the sound.
-
-    Args:
-        waveform: (B, N) or (B, 1, N) samples.
-        sample_rate: samples per second.
-        n_fft, hop_length: STFT window (Hann) and hop, in samples.
-        n_mels: number of mel bands; ``0`` keeps the linear-frequency power (n_fft/2 + 1 bins).
-    """
-    waveform = _check_waveform(waveform)
-    window = torch.hann_window(n_fft, device=waveform.device, dtype=waveform.dtype)
-    stft = torch.stft(waveform, n_fft, hop_length=hop_length, window=window, center=True, return_complex=True)
-    power = stft.abs() ** 2  # (B, n_fft/2 + 1, frames)
-    if n_mels:
-        filters = mel_filterbank(power.shape[1], n_mels, sample_rate).to(power)
-        power = filters @ power  # (B, n_mels, frames)
-    return torch.log(power + 1e-6).unsqueeze(1)  # (B, 1, n_mels, frames)
 
 
 class WaveformEncoder(nn.Module):
@@ -137,7 +101,7 @@ class SpectrogramEncoder(nn.Module):
         waveform = _check_waveform(waveform)
         if waveform.shape[1] < self.min_length:
             raise ValueError(f"expected at least {self.min_length} samples (8 STFT frames), got {waveform.shape[1]}")
-        spectrogram = log_mel_spectrogram(waveform, **self.spectrogram_args)  # (B, 1, M, frames)
+        spectrogram = log_mel_spectrogram(waveform, **self.spectrogram_args).unsqueeze(1)  # (B, 1, M, frames)
         mean = spectrogram.mean(dim=(2, 3), keepdim=True)
         std = spectrogram.std(dim=(2, 3), keepdim=True)
         spectrogram = (spectrogram - mean) / (std + 1e-5)  # per-clip standardisation: loudness does not matter
