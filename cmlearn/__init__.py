@@ -13,12 +13,14 @@ Each module holds one concept of the book (the article's section in brackets):
 - :mod:`cmlearn.model` — the four parts composed (§3.1)
 - :mod:`cmlearn.losses` — CLIP, SigLIP, image–text matching, VAE losses
 - :mod:`cmlearn.generative` — cross-modal VAE and conditional GAN (§5.2.1)
-- :mod:`cmlearn.train` — the training loop
+- :mod:`cmlearn.train` — the training loop; :mod:`cmlearn.checkpoint` — atomic checkpoints and resume;
+  :mod:`cmlearn.distributed` — the same training under ``torchrun`` with gathered negatives
 - :mod:`cmlearn.metrics` — retrieval and classification metrics (§6.3)
 - :mod:`cmlearn.plot` — figures
 """
 
 from cmlearn.align import DualEncoder, ProjectionHead, clip_loss
+from cmlearn.checkpoint import CheckpointError, load_weights
 from cmlearn.device import select_device
 from cmlearn.encoders import (
     Conv3dVideoEncoder,
@@ -47,6 +49,7 @@ from cmlearn.fusion import (
 from cmlearn.generative import ConditionalGAN, CrossModalVAE, product_of_experts
 from cmlearn.heads import LinearHead, MatchingHead, MLPHead
 from cmlearn.losses import ClipLoss, SigLipLoss, gaussian_kl, itm_loss, siglip_loss, vae_loss
+from cmlearn.metrics import classification_report, retrieval_report, robustness_auc, robustness_curve
 from cmlearn.model import FourPartModel, build_model
 from cmlearn.seed import seed_everything
 from cmlearn.shared import AttentionPooling, SharedSpace
@@ -55,7 +58,8 @@ from cmlearn.train import fit
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttentionPooling", "ClipLoss", "ConcatFusion", "ConditionalGAN", "Conv3dVideoEncoder", "CrossModalAttention",
+    "AttentionPooling", "CheckpointError", "ClipLoss", "classification_report", "load_weights", "retrieval_report",
+    "robustness_auc", "robustness_curve", "ConcatFusion", "ConditionalGAN", "Conv3dVideoEncoder", "CrossModalAttention",
     "CrossModalVAE", "DualEncoder", "FiLMFusion", "FourPartModel", "FrameGRUVideoEncoder", "GRUTextEncoder",
     "GatedFusion", "LateFusion", "LinearHead", "LowRankFusion", "MLPHead", "MatchingHead", "MetaSpaceFusion",
     "MultimodalSelfAttention", "ProjectionHead", "RNNTextEncoder", "SharedSpace", "SigLipLoss", "SmallCNN",

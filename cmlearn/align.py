@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cmlearn import distributed
+
 INITIAL_TEMPERATURE = 0.07
 MAX_LOGIT_SCALE = math.log(100.0)
 
@@ -167,6 +169,12 @@ class DualEncoder(nn.Module):
         return self.encode_image(batch["image"]), self.encode_text(batch["input_ids"], batch["attention_mask"])
 
     def contrastive_loss(self, batch: dict) -> torch.Tensor:
-        """The training objective for :func:`cmlearn.train.fit`."""
+        """The training objective for :func:`cmlearn.train.fit`.
+
+        Under torch.distributed with W > 1 processes (``torchrun``), the embeddings of all ranks are
+        gathered first (:func:`cmlearn.distributed.gather_features`): each pair then has W·B - 1 negatives.
+        """
         image_embeddings, text_embeddings = self(batch)
+        if distributed.world_size() > 1:
+            image_embeddings, text_embeddings = distributed.gather_features(image_embeddings, text_embeddings)
         return clip_loss(image_embeddings, text_embeddings, self.logit_scale).loss

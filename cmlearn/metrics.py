@@ -1,16 +1,30 @@
-"""Retrieval metrics for aligned embeddings (article §6.3; chapter 1 and ``10_evaluation``).
+"""Honest numbers for the book's claims: classification, retrieval and robustness (article §6.3).
 
-Retrieval is scored on a (N, N) similarity matrix whose row i is query i against every
-item of the gallery, with item i the one correct answer. recall@K is the fraction of
-queries whose correct item is among the K most similar; the rank of the correct item
-(1 = first) gives mean and median rank. The result equals torchmetrics'
-``RetrievalRecall(top_k=K)`` on the same scores (checked in ``tests/test_metrics.py``).
+Used from chapter 1 (``01_background``) on, and in ``10_evaluation``.
+
+- **Classification** (:func:`classification_report`, :func:`confusion_matrix`) goes through torchmetrics:
+  accuracy, and precision, recall and F1 averaged two ways: *macro* (the mean over classes, each class
+  counting the same) and *micro* (pooled over samples, so frequent classes weigh more; for single-label
+  classification micro precision = micro recall = micro F1 = accuracy).
+- **Retrieval** is scored on a (N, N) similarity matrix whose row i is query i against every item of the
+  gallery, with item i the one correct answer. recall@K is the fraction of queries whose correct item is
+  among the K most similar; the rank of the correct item (1 = first) gives mean and median rank, and
+  mAP, the mean over queries of the average precision (= 1 / rank when each query has one correct item).
+  The results equal torchmetrics' ``RetrievalRecall`` and ``RetrievalMAP`` on the same scores made
+  positive (checked in ``tests/test_metrics.py``): torchmetrics 1.9 counts a score <= 0 as never retrieved,
+  while a cosine similarity can be negative and still rank first.
+- **Robustness** (:func:`robustness_curve`, :func:`robustness_auc`): a metric measured at increasing noise
+  levels or missing-modality rates, summarised by the area under that curve divided by the range of
+  levels, the "relative robustness" of MultiBench (Liang et al. 2021): the mean height of the curve.
+
+torchmetrics takes seconds to import, so only the functions that use it import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import pandas as pd
 import torch
 
 
@@ -38,13 +52,14 @@ def recall_at_k(similarity: torch.Tensor, k: int) -> float:
 
 
 def retrieval_report(similarity: torch.Tensor, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
-    """recall@K in both directions, and median rank, for an image×text similarity matrix.
+    """recall@K, median and mean rank, and mAP in both directions, for an image×text similarity matrix.
 
     Args:
         similarity: (N, N), row i = image i, column j = text j, pair i on the diagonal.
 
     Returns:
-        ``{"image→text R@1": ..., "text→image R@1": ..., ..., "image→text median rank": ...}``.
+        ``{"image→text R@1": ..., "text→image R@1": ..., ..., "image→text median rank": ...,
+        "image→text mean rank": ..., "image→text mAP": ...}``.
     """
     report = {}
     for direction, matrix in (("image→text", similarity), ("text→image", similarity.T)):
@@ -52,9 +67,139 @@ def retrieval_report(similarity: torch.Tensor, ks: Sequence[int] = (1, 5, 10)) -
         for k in ks:
             report[f"{direction} R@{k}"] = float((ranks <= k).float().mean())
         report[f"{direction} median rank"] = float(ranks.float().median())
+        report[f"{direction} mean rank"] = float(ranks.float().mean())
+        # One correct item per query: its precision at its own rank, 1 / rank, is the average precision.
+        report[f"{direction} mAP"] = float((1.0 / ranks.double()).mean())
     return report
+
+
+def mean_average_precision(similarity: torch.Tensor, relevant: torch.Tensor | None = None) -> float:
+    """mAP: the mean over queries of the average precision of their ranked gallery (torchmetrics).
+
+    AP of one query = the mean, over its relevant items, of the precision among the items ranked
+    at or above that item. With several correct items per query (e.g. five captions per image).
+
+    Args:
+        similarity: (Q, N) scores, row = query, column = gallery item.
+        relevant: (Q, N) bool, True where the item answers the query; ``None``: the diagonal (Q = N).
+
+    Returns:
+        mAP in [0, 1]; queries without any relevant item are skipped.
+    """
+    from torchmetrics.retrieval import RetrievalMAP
+
+    if relevant is None:
+        if similarity.ndim != 2 or similarity.shape[0] != similarity.shape[1]:
+            raise ValueError(f"without `relevant`, expected a square (N, N) similarity matrix, got {tuple(similarity.shape)}")
+        relevant = torch.eye(similarity.shape[0], dtype=torch.bool)
+    if relevant.shape != similarity.shape:
+        raise ValueError(f"relevant {tuple(relevant.shape)} must have the shape of similarity {tuple(similarity.shape)}")
+    n_queries, n_items = similarity.shape
+    scores = similarity.detach().double().cpu()
+    # torchmetrics 1.9 counts items scoring <= 0 as never retrieved (its PR #3104), but cosine similarities
+    # can be negative. AP depends only on each row's order, so shift every row above zero first.
+    scores = scores - scores.min(dim=1, keepdim=True).values + 1.0
+    indexes = torch.arange(n_queries).repeat_interleave(n_items)  # query id of each (query, item) score
+    metric = RetrievalMAP(empty_target_action="skip")
+    return float(metric(scores.flatten(), relevant.cpu().bool().flatten(), indexes=indexes))
 
 
 def chance_recall_at_k(n_items: int, k: int) -> float:
     """recall@K of a random ranking over ``n_items``: k / n."""
     return min(k, n_items) / n_items
+
+
+def _class_labels(preds: torch.Tensor, target: torch.Tensor, num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Predicted labels (N,) from labels (N,) or scores (N, C), the targets (N,), and C."""
+    preds, target = preds.detach().cpu(), target.detach().cpu().long()
+    if preds.ndim == 2:
+        num_classes = num_classes or preds.shape[1]
+        preds = preds.argmax(dim=1)
+    if preds.ndim != 1 or target.ndim != 1 or preds.shape[0] != target.shape[0]:
+        raise ValueError(f"expected preds (N,) or (N, C) and target (N,) with the same N, got {tuple(preds.shape)} and {tuple(target.shape)}")
+    preds = preds.long()
+    if num_classes is None:
+        num_classes = int(max(preds.max(), target.max())) + 1
+    return preds, target, num_classes
+
+
+def classification_report(preds: torch.Tensor, target: torch.Tensor, num_classes: int | None = None) -> dict[str, float]:
+    """Accuracy, and precision, recall and F1 with macro and micro averaging (torchmetrics).
+
+    Macro averages skip classes that occur neither in ``target`` nor in the predictions, as
+    scikit-learn does; a class that is never predicted has precision 0.
+
+    Args:
+        preds: (N,) predicted class indices, or (N, C) scores (logits or probabilities; argmax is taken).
+        target: (N,) true class indices in 0..C-1.
+        num_classes: C; inferred from the scores' width or the largest label when ``None``.
+
+    Returns:
+        ``{"accuracy", "macro precision", "macro recall", "macro F1", "micro precision", "micro recall", "micro F1"}``.
+    """
+    from torchmetrics.functional.classification import multiclass_f1_score, multiclass_precision, multiclass_recall
+
+    preds, target, num_classes = _class_labels(preds, target, num_classes)
+    report = {"accuracy": float((preds == target).float().mean())}
+    for average in ("macro", "micro"):
+        for name, metric in (("precision", multiclass_precision), ("recall", multiclass_recall), ("F1", multiclass_f1_score)):
+            report[f"{average} {name}"] = float(metric(preds, target, num_classes=num_classes, average=average))
+    return report
+
+
+def confusion_matrix(preds: torch.Tensor, target: torch.Tensor, num_classes: int | None = None, normalize: str | None = None) -> torch.Tensor:
+    """Counts of (true class, predicted class) pairs (torchmetrics), rows = true, columns = predicted.
+
+    Args:
+        preds: (N,) predicted class indices, or (N, C) scores.
+        target: (N,) true class indices.
+        num_classes: C (inferred when ``None``).
+        normalize: ``None`` for counts; "true" to divide each row by its total (recall per class on the
+            diagonal), "pred" for each column, "all" for the whole matrix.
+
+    Returns:
+        (C, C) tensor, int64 counts or float fractions.
+    """
+    from torchmetrics.functional.classification import multiclass_confusion_matrix
+
+    if normalize not in (None, "true", "pred", "all"):
+        raise ValueError(f"normalize must be None, 'true', 'pred' or 'all', got {normalize!r}")
+    preds, target, num_classes = _class_labels(preds, target, num_classes)
+    return multiclass_confusion_matrix(preds, target, num_classes=num_classes, normalize=normalize)
+
+
+def robustness_auc(levels: Sequence[float], values: Sequence[float]) -> float:
+    """Area under a metric-vs-level curve (trapezoid rule) divided by the range of levels.
+
+    MultiBench's relative robustness (Liang et al. 2021): for levels 0, 0.1, ..., 1 the trapezoid area is
+    the mean height of the curve, in the metric's own units; a model whose metric never drops scores
+    its clean value.
+
+    Args:
+        levels: increasing noise levels or missing-modality rates (at least two).
+        values: the metric at each level.
+    """
+    x, y = torch.as_tensor(levels, dtype=torch.float64), torch.as_tensor(values, dtype=torch.float64)
+    if x.ndim != 1 or x.shape != y.shape or x.numel() < 2:
+        raise ValueError(f"need at least two levels and one value per level, got {x.numel()} levels and {y.numel()} values")
+    if not bool((x[1:] > x[:-1]).all()):
+        raise ValueError(f"levels must increase, got {x.tolist()}")
+    return float(torch.trapezoid(y, x) / (x[-1] - x[0]))
+
+
+def robustness_curve(evaluate: Callable[[float], float], levels: Sequence[float], name: str = "metric") -> pd.DataFrame:
+    """Measure ``evaluate(level)`` at each level: how a metric falls as noise or missing data grows.
+
+    Args:
+        evaluate: returns the metric for one noise level / missing rate, e.g.
+            ``lambda p: accuracy(model, drop_modality(test_set, rate=p))``.
+        levels: increasing levels, e.g. ``[0, 0.1, ..., 1]``.
+        name: the metric's column name.
+
+    Returns:
+        DataFrame with columns ``level`` and ``name``; ``df.attrs["auc"]`` holds :func:`robustness_auc`.
+    """
+    values = [float(evaluate(float(level))) for level in levels]
+    curve = pd.DataFrame({"level": [float(level) for level in levels], name: values})
+    curve.attrs["auc"] = robustness_auc(curve["level"].tolist(), values)
+    return curve

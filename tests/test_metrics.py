@@ -1,8 +1,10 @@
+import numpy as np
 import pytest
 import torch
-from torchmetrics.retrieval import RetrievalRecall
+from sklearn.metrics import average_precision_score
+from torchmetrics.retrieval import RetrievalMAP, RetrievalRecall
 
-from cmlearn.metrics import chance_recall_at_k, correct_item_ranks, recall_at_k, retrieval_report
+from cmlearn.metrics import chance_recall_at_k, correct_item_ranks, mean_average_precision, recall_at_k, retrieval_report
 
 
 def test_ranks_by_hand():
@@ -27,7 +29,7 @@ def test_recall_matches_torchmetrics(k):
     g = torch.Generator().manual_seed(k)
     n = 40
     similarity = torch.randn(n, n, generator=g) + 2.0 * torch.eye(n)
-    preds = similarity.flatten()
+    preds = (similarity - similarity.min() + 1).flatten()  # torchmetrics 1.9 never retrieves scores <= 0; cosines can be negative
     target = torch.eye(n, dtype=torch.bool).flatten()
     indexes = torch.arange(n).repeat_interleave(n)
     expected = RetrievalRecall(top_k=k)(preds, target, indexes=indexes).item()
@@ -42,6 +44,46 @@ def test_report_covers_both_directions():
     assert report["text→image R@1"] == 1.0
     assert report["image→text median rank"] == 1.0  # ranks (2, 1): torch's median takes the lower middle
     assert report["text→image median rank"] == 1.0
+    assert report["image→text mean rank"] == 1.5
+    assert report["image→text mAP"] == pytest.approx((1 / 2 + 1) / 2)  # one correct item: AP = 1 / rank
+    assert report["text→image mAP"] == 1.0
+
+
+def sklearn_map(similarity, relevant):
+    """The reference: scikit-learn's average precision of each query's ranking, averaged."""
+    scores, relevant = similarity.numpy(), relevant.numpy()
+    return float(np.mean([average_precision_score(relevant[q], scores[q]) for q in range(len(scores)) if relevant[q].any()]))
+
+
+def test_report_map_and_mean_rank_match_torchmetrics_and_sklearn():
+    g = torch.Generator().manual_seed(0)
+    n = 30
+    similarity = torch.randn(n, n, generator=g) + 1.5 * torch.eye(n)
+    report = retrieval_report(similarity, ks=(1,))
+    ranks = correct_item_ranks(similarity).double()
+    assert report["image→text mean rank"] == pytest.approx(float(ranks.mean()))
+    eye = torch.eye(n, dtype=torch.bool)
+    indexes = torch.arange(n).repeat_interleave(n)
+    for direction, matrix in (("image→text", similarity), ("text→image", similarity.T)):
+        positive = matrix - matrix.min() + 1  # torchmetrics ignores items scoring <= 0; the order is what counts
+        expected = RetrievalMAP()(positive.flatten(), eye.flatten(), indexes=indexes).item()
+        assert report[f"{direction} mAP"] == pytest.approx(expected, abs=1e-6)
+        assert report[f"{direction} mAP"] == pytest.approx(sklearn_map(matrix, eye), abs=1e-6)
+        assert mean_average_precision(matrix) == pytest.approx(report[f"{direction} mAP"], abs=1e-6)
+
+
+def test_map_with_several_relevant_items():
+    # By hand: ranking (rel, not, rel) -> AP = (1/1 + 2/3) / 2; ranking (not, rel, not) -> AP = 1/2.
+    similarity = torch.tensor([[0.9, 0.5, 0.4], [0.9, 0.8, 0.1]])
+    relevant = torch.tensor([[True, False, True], [False, True, False]])
+    assert mean_average_precision(similarity, relevant) == pytest.approx(((1 + 2 / 3) / 2 + 1 / 2) / 2)
+    assert mean_average_precision(similarity - 2, relevant) == mean_average_precision(similarity, relevant)  # negative cosines too
+    g = torch.Generator().manual_seed(1)
+    similarity, relevant = torch.randn(12, 40, generator=g), torch.rand(12, 40, generator=g) < 0.2
+    relevant[3] = False  # a query without any relevant item is skipped, as in sklearn_map
+    assert mean_average_precision(similarity, relevant) == pytest.approx(sklearn_map(similarity, relevant), abs=1e-6)
+    with pytest.raises(ValueError, match="shape of similarity"):
+        mean_average_precision(similarity, relevant[:, :5])
 
 
 def test_chance_and_bad_input():
