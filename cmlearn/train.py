@@ -21,7 +21,6 @@ from pathlib import Path
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm as auto_tqdm
 from tqdm.std import tqdm as text_tqdm
 
 from cmlearn import distributed
@@ -46,6 +45,8 @@ def progress_bar(**kwargs):
         if "ipykernel" in sys.modules:
             kwargs = {"mininterval": NOTEBOOK_TEXT_BAR_INTERVAL, "miniters": 1, **kwargs}
         return text_tqdm(**kwargs)
+    from tqdm.auto import tqdm as auto_tqdm  # imported here: importing it warns when ipywidgets is missing
+
     return auto_tqdm(**kwargs)
 
 

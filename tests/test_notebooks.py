@@ -21,6 +21,9 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # Small runs that exercise every cell quickly (<= 60 s each on 2 CPU cores).
 SMOKE_PARAMETERS = {
     "01_background": {"n_scenes": 2000, "epochs": 2, "assert_claims": False},
+    "02_modalities": {"n_scenes": 1500, "n_sounds": 400, "n_clips": 240, "epochs": 1, "audio_epochs": 1, "assert_claims": False},
+    "03_alignment": {"n_scenes": 1500, "epochs": 1, "temperatures": [0.03, 0.3], "assert_claims": False},
+    "04_fusion": {"n_questions": 3000, "epochs": 1, "pretrain_epochs": 1, "assert_claims": False},
 }
 
 
