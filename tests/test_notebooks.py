@@ -24,6 +24,8 @@ SMOKE_PARAMETERS = {
     "02_modalities": {"n_scenes": 1500, "n_sounds": 400, "n_clips": 240, "epochs": 1, "audio_epochs": 1, "assert_claims": False},
     "03_alignment": {"n_scenes": 1500, "epochs": 1, "temperatures": [0.03, 0.3], "assert_claims": False},
     "04_fusion": {"n_questions": 3000, "epochs": 1, "pretrain_epochs": 1, "assert_claims": False},
+    "05_multimodal_knowledge": {"n_questions": 1200, "qa_epochs": 1, "n_scenes": 1500, "epochs": 1, "n_test": 300, "assert_claims": False},
+    "06_framework": {"n_scenes": 600, "epochs": 1, "feature_epochs": 2, "pretrained_image_size": 64, "assert_claims": False},
 }
 
 
