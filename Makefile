@@ -41,3 +41,21 @@ lint: $(INSTALLED)
 
 clean:
 	rm -rf _build
+
+# Classroom assignments (see book/assignments/index.md and assignments/generate.py):
+#   make assignments                  student copies, autograders (hidden tests) and book pages
+#   make grade SUBMISSIONS=folder     grade every .ipynb in the folder without Docker; OUT=folder for the tables
+.PHONY: assignments grade
+ASSIGNMENT_BUILD := assignments/build/.generated
+
+assignments: $(INSTALLED)
+	$(PY) assignments/generate.py
+	touch $(ASSIGNMENT_BUILD)
+
+$(ASSIGNMENT_BUILD): $(wildcard assignments/source/*.ipynb) book/_config.yml | $(INSTALLED)
+	$(PY) assignments/generate.py
+	touch $@
+
+grade: $(ASSIGNMENT_BUILD)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [OUT=folder]"; exit 2; }
+	HF_HUB_OFFLINE=1 $(PY) assignments/grade.py "$(SUBMISSIONS)" $(if $(OUT),--out "$(OUT)")

@@ -12,14 +12,19 @@ Each module holds one concept of the book (the article's section in brackets):
 - :mod:`cmlearn.heads` — task heads, y = Linear(z; W_y) + b_y (§3.2.4)
 - :mod:`cmlearn.model` — the four parts composed (§3.1)
 - :mod:`cmlearn.losses` — CLIP, SigLIP, image–text matching, VAE losses
-- :mod:`cmlearn.generative` — cross-modal VAE and conditional GAN (§5.2.1)
+- :mod:`cmlearn.binding` — more modalities in one space, bound to an anchor modality; modality dropout (§5.1)
+- :mod:`cmlearn.generative` — cross-modal VAE and conditional GAN (§5.2.1);
+  :mod:`cmlearn.noisy_pairs` — training on partly wrong pairs (§5.2.1)
+- :mod:`cmlearn.data.audio_sequences` — spoken-digit sequences with questions about positions (§5.2.2)
 - :mod:`cmlearn.train` — the training loop; :mod:`cmlearn.checkpoint` — atomic checkpoints and resume;
-  :mod:`cmlearn.distributed` — the same training under ``torchrun`` with gathered negatives
+  :mod:`cmlearn.distributed` — the same training under ``torchrun`` with gathered negatives;
+  :mod:`cmlearn.scripts.train_ddp` — the entry point ``torchrun`` starts (appendix, scaling)
 - :mod:`cmlearn.metrics` — retrieval and classification metrics (§6.3)
 - :mod:`cmlearn.plot` — figures
 """
 
 from cmlearn.align import DualEncoder, ProjectionHead, clip_loss
+from cmlearn.binding import BindingSpace
 from cmlearn.checkpoint import CheckpointError, load_weights
 from cmlearn.device import select_device
 from cmlearn.encoders import (
@@ -58,7 +63,7 @@ from cmlearn.train import fit
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttentionPooling", "CheckpointError", "ClipLoss", "classification_report", "load_weights", "retrieval_report",
+    "AttentionPooling", "BindingSpace", "CheckpointError", "ClipLoss", "classification_report", "load_weights", "retrieval_report",
     "robustness_auc", "robustness_curve", "ConcatFusion", "ConditionalGAN", "Conv3dVideoEncoder", "CrossModalAttention",
     "CrossModalVAE", "DualEncoder", "FiLMFusion", "FourPartModel", "FrameGRUVideoEncoder", "GRUTextEncoder",
     "GatedFusion", "LateFusion", "LinearHead", "LowRankFusion", "MLPHead", "MatchingHead", "MetaSpaceFusion",

@@ -245,17 +245,27 @@ class CrossModalVAE(nn.Module):
 
 
 class TextToImageGenerator(nn.Module):
-    """G(noise, c): [noise; c] → 4×4 map → three transposed convolutions → (B, C, 32, 32) in [0, 1]."""
+    """G(noise, c): [noise; c] → (H/8)×(W/8) map → three transposed convolutions → (B, C, H, W) in [0, 1]."""
 
-    def __init__(self, condition_dim: int, noise_dim: int = 32, channels: tuple[int, int, int] = (128, 64, 32), image_channels: int = 3):
+    def __init__(
+        self,
+        condition_dim: int,
+        noise_dim: int = 32,
+        channels: tuple[int, int, int] = (128, 64, 32),
+        image_channels: int = 3,
+        image_size: int = 32,
+    ):
         super().__init__()
-        self.input = nn.Sequential(nn.Linear(noise_dim + condition_dim, channels[0] * 16), nn.ReLU())
+        if image_size % 8:
+            raise ValueError(f"expected image_size divisible by 8, got {image_size}")
+        self.top_size = image_size // 8
+        self.input = nn.Sequential(nn.Linear(noise_dim + condition_dim, channels[0] * self.top_size**2), nn.ReLU())
         self.body = _deconv_stack(channels, image_channels)
         self.noise_dim, self.condition_dim, self.top_channels = noise_dim, condition_dim, channels[0]
 
     def forward(self, noise: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        top = self.input(torch.cat([noise, condition], dim=1)).view(-1, self.top_channels, 4, 4)
-        return torch.sigmoid(self.body(top))  # (B, C, 32, 32)
+        top = self.input(torch.cat([noise, condition], dim=1)).view(-1, self.top_channels, self.top_size, self.top_size)
+        return torch.sigmoid(self.body(top))  # (B, C, H, W)
 
 
 class ProjectionDiscriminator(nn.Module):
@@ -277,20 +287,35 @@ class ProjectionDiscriminator(nn.Module):
 
 
 class ConditionalGAN(nn.Module):
-    """Text → 32×32 image GAN conditioned on a text feature c (B, condition_dim), e.g. MiniLM's or a GRU's g.
+    """Text → image GAN (32×32 by default) conditioned on a text feature c (B, condition_dim), e.g. MiniLM's or a GRU's g.
 
     Losses (non-saturating, with softplus(−s) = −log σ(s)):
         D: softplus(−D(x, c)) + ½[softplus(D(x, c_wrong)) + softplus(D(G(ε, c), c))]
         G: softplus(−D(G(ε, c), c))
     where c_wrong is another sample's text (the batch rolled by one).
+
+    Args:
+        condition_dim: size of the text feature c.
+        noise_dim: size of the noise ε.
+        image_channels: C of the images.
+        generator_channels, discriminator_channels: conv widths of G (from the (H/8)×(W/8) map up) and D (from the image down).
+        image_size: H = W, divisible by 8.
     """
 
-    def __init__(self, condition_dim: int, noise_dim: int = 32, image_channels: int = 3):
+    def __init__(
+        self,
+        condition_dim: int,
+        noise_dim: int = 32,
+        image_channels: int = 3,
+        generator_channels: tuple[int, int, int] = (128, 64, 32),
+        discriminator_channels: tuple[int, int, int] = (32, 64, 128),
+        image_size: int = 32,
+    ):
         super().__init__()
-        self.generator = TextToImageGenerator(condition_dim, noise_dim, image_channels=image_channels)
-        self.discriminator = ProjectionDiscriminator(condition_dim, image_channels=image_channels)
+        self.generator = TextToImageGenerator(condition_dim, noise_dim, generator_channels, image_channels, image_size)
+        self.discriminator = ProjectionDiscriminator(condition_dim, discriminator_channels, image_channels)
         self.noise_dim, self.condition_dim = noise_dim, condition_dim
-        self.image_shape = (image_channels, 32, 32)
+        self.image_shape = (image_channels, image_size, image_size)
 
     def _check(self, condition: torch.Tensor, images: torch.Tensor | None = None) -> None:
         if condition.ndim != 2 or condition.shape[1] != self.condition_dim:
@@ -302,7 +327,7 @@ class ConditionalGAN(nn.Module):
                 raise ValueError(f"expected one batch size, got images {images.shape[0]} and condition {condition.shape[0]}")
 
     def generate(self, condition: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Images (B, C, 32, 32) in [0, 1] for text features ``condition`` (B, condition_dim)."""
+        """Images (B, C, H, W) in [0, 1] for text features ``condition`` (B, condition_dim)."""
         self._check(condition)
         noise = randn_like(condition, (condition.shape[0], self.noise_dim), generator)
         return self.generator(noise, condition)

@@ -203,3 +203,152 @@ def robustness_curve(evaluate: Callable[[float], float], levels: Sequence[float]
     curve = pd.DataFrame({"level": [float(level) for level in levels], name: values})
     curve.attrs["auc"] = robustness_auc(curve["level"].tolist(), values)
     return curve
+
+
+def per_class_report(preds: torch.Tensor, target: torch.Tensor, num_classes: int | None = None,
+                     class_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Counts and scores of each class, read off the confusion matrix (chapter ``10_evaluation``).
+
+    For class c, with the confusion matrix M (rows = true, columns = predicted):
+    TP_c = M[c, c], FP_c = sum of column c minus TP_c, FN_c = sum of row c minus TP_c, and
+
+        P_c = TP_c / (TP_c + FP_c),   R_c = TP_c / (TP_c + FN_c),   F1_c = 2 P_c R_c / (P_c + R_c),
+
+    each 0 when its denominator is 0 (scikit-learn's ``zero_division=0``). Macro averaging is the plain
+    mean of a column over the classes; micro averaging pools TP, FP and FN over classes first.
+
+    Args:
+        preds: (N,) predicted class indices, or (N, C) scores.
+        target: (N,) true class indices.
+        num_classes: C (inferred when ``None``).
+        class_names: C names for the index (default 0..C-1).
+
+    Returns:
+        DataFrame with one row per class and columns ``support`` (TP + FN), ``TP``, ``FP``, ``FN``,
+        ``precision``, ``recall``, ``F1``.
+    """
+    matrix = confusion_matrix(preds, target, num_classes).double()  # (C, C)
+    if class_names is not None and len(class_names) != matrix.shape[0]:
+        raise ValueError(f"got {matrix.shape[0]} classes but {len(class_names)} class names")
+    tp = matrix.diagonal()
+    fp = matrix.sum(dim=0) - tp  # predicted c, but another class
+    fn = matrix.sum(dim=1) - tp  # class c, predicted as another
+
+    def ratio(numerator, denominator):
+        return torch.where(denominator > 0, numerator / denominator.clamp(min=1e-300), torch.zeros_like(numerator))
+
+    precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    f1 = ratio(2 * precision * recall, precision + recall)
+    frame = pd.DataFrame({"support": (tp + fn).long().numpy(), "TP": tp.long().numpy(), "FP": fp.long().numpy(),
+                          "FN": fn.long().numpy(), "precision": precision.numpy(), "recall": recall.numpy(), "F1": f1.numpy()},
+                         index=list(class_names) if class_names is not None else range(matrix.shape[0]))
+    frame.index.name = "class"
+    return frame
+
+
+def _as_sample(values, what: str, minimum: int = 2):
+    import numpy as np
+
+    sample = np.asarray(torch.as_tensor(values).detach().cpu().double() if isinstance(values, torch.Tensor) else values, dtype=float)
+    if sample.ndim != 1 or sample.size < minimum or not np.isfinite(sample).all():
+        raise ValueError(f"{what}: expected a 1-D sequence of at least {minimum} finite numbers, got shape {sample.shape}")
+    return sample
+
+
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), e.g. 0.95, got {level}")
+
+
+def mean_confidence_interval(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
+    """Mean of n runs (e.g. seeds) with Student's t confidence interval (chapter ``10_evaluation``).
+
+        mean ± t_{(1+level)/2, n-1} · s / sqrt(n),   s = the sample standard deviation (n - 1 in its denominator)
+
+    It assumes the runs are independent draws from one normal distribution; with n = 5 the t quantile
+    is 2.78, not the normal 1.96, which widens the interval for having estimated s from five numbers.
+
+    Args:
+        values: n >= 2 results, one per run.
+        level: coverage of the interval.
+
+    Returns:
+        ``{"mean", "std", "n", "low", "high"}``.
+    """
+    from scipy import stats
+
+    _check_level(level)
+    sample = _as_sample(values, "mean_confidence_interval")
+    n, mean, std = sample.size, float(sample.mean()), float(sample.std(ddof=1))
+    half_width = float(stats.t.ppf((1 + level) / 2, df=n - 1)) * std / n ** 0.5
+    return {"mean": mean, "std": std, "n": n, "low": mean - half_width, "high": mean + half_width}
+
+
+def difference_interval(values_a: Sequence[float], values_b: Sequence[float], level: float = 0.95) -> dict[str, float]:
+    """Difference of two methods' mean results, mean(a) - mean(b), with Welch's t confidence interval.
+
+        d ± t_{(1+level)/2, ν} · sqrt(s_a²/n_a + s_b²/n_b),  ν = (s_a²/n_a + s_b²/n_b)² / Σ_i (s_i²/n_i)² / (n_i - 1)
+
+    (Welch–Satterthwaite degrees of freedom; the variances of the two methods need not be equal). When the
+    interval excludes 0, the gap is larger than the run-to-run (seed) noise at that level.
+
+    Args:
+        values_a, values_b: results of method a and method b, one per run (seed), n >= 2 each.
+        level: coverage of the interval.
+
+    Returns:
+        ``{"difference", "low", "high", "df", "p_value"}`` (p from Welch's two-sided t-test, scipy).
+    """
+    from scipy import stats
+
+    _check_level(level)
+    a, b = _as_sample(values_a, "values_a"), _as_sample(values_b, "values_b")
+    test = stats.ttest_ind(a, b, equal_var=False)
+    interval = test.confidence_interval(confidence_level=level)
+    return {"difference": float(a.mean() - b.mean()), "low": float(interval.low), "high": float(interval.high),
+            "df": float(test.df), "p_value": float(test.pvalue)}
+
+
+def bootstrap_interval(values: Sequence[float], level: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Percentile bootstrap interval for the mean of per-sample scores (scipy.stats.bootstrap).
+
+    For a test set: ``values`` = 1/0 for each correct/wrong test sample (or query), so the mean is the
+    accuracy (or recall@K). Resampling the test set with replacement ``n_resamples`` times and taking the
+    (1-level)/2 and (1+level)/2 quantiles of the resampled means says how much the number would move on
+    another test set of the same size from the same distribution. It says nothing about another training run.
+
+    Args:
+        values: (N,) per-sample scores.
+        level: coverage of the interval.
+        n_resamples: bootstrap resamples.
+        seed: seed of the resampling.
+
+    Returns:
+        ``{"mean", "low", "high"}``.
+    """
+    import numpy as np
+    from scipy import stats
+
+    _check_level(level)
+    sample = _as_sample(values, "bootstrap_interval")
+    result = stats.bootstrap((sample,), np.mean, confidence_level=level, n_resamples=n_resamples,
+                             method="percentile", vectorized=True, random_state=np.random.default_rng(seed))
+    return {"mean": float(sample.mean()), "low": float(result.confidence_interval.low), "high": float(result.confidence_interval.high)}
+
+
+def seed_summary(results: dict[str, Sequence[float]], level: float = 0.95) -> pd.DataFrame:
+    """One row per method: mean, standard deviation and t-interval of its results over seeds.
+
+    Args:
+        results: ``{method name: [result of seed 0, seed 1, ...]}``.
+        level: coverage of :func:`mean_confidence_interval`.
+
+    Returns:
+        DataFrame indexed by method with columns ``mean``, ``std``, ``n``, ``low``, ``high``.
+    """
+    if not results:
+        raise ValueError("expected at least one method, got an empty dict")
+    frame = pd.DataFrame({name: mean_confidence_interval(values, level) for name, values in results.items()}).T
+    frame["n"] = frame["n"].astype(int)
+    frame.index.name = "method"
+    return frame

@@ -219,3 +219,33 @@ def robustness_curves(curves: dict[str, pd.DataFrame], metric: str | None = None
     ax.set_ylabel(column)
     ax.legend(fontsize=8)
     return ax.figure
+
+
+def seed_intervals(results: dict[str, Sequence[float]], level: float = 0.95, ax=None, ylabel: str = "metric"):
+    """One column per method: each seed's result as a dot, the mean with its t-interval as a bar.
+
+    Used in chapter ``10_evaluation``: two methods differ by more than the seed noise when their
+    intervals are far apart (for the difference itself use :func:`cmlearn.metrics.difference_interval`).
+
+    Args:
+        results: ``{method name: [result of each seed]}``, at least two seeds per method.
+        level: coverage of the interval (:func:`cmlearn.metrics.mean_confidence_interval`).
+        ax: axes to draw on (a new figure when ``None``).
+        ylabel: name of the metric.
+    """
+    from cmlearn.metrics import seed_summary
+
+    summary = seed_summary(results, level)  # checks the input
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.4 * len(results) + 1.5, 3.2))
+    for position, (name, values) in enumerate(results.items()):
+        offsets = torch.linspace(-0.12, 0.12, len(values)).tolist()
+        ax.scatter([position + o for o in offsets], list(values), s=16, color="gray", zorder=2, label="one seed" if position == 0 else None)
+        row = summary.loc[name]
+        ax.errorbar([position + 0.3], [row["mean"]], yerr=[[row["mean"] - row["low"]], [row["high"] - row["mean"]]],
+                    fmt="o", color="C0", capsize=4, zorder=3, label=f"mean, {level:.0%} t-interval" if position == 0 else None)
+    ax.set_xticks(range(len(results)), list(results))
+    ax.set_xlim(-0.5, len(results) - 0.3)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    return ax.figure

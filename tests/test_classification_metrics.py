@@ -85,3 +85,38 @@ def test_robustness_curve_measures_each_level():
     assert isinstance(curve, pd.DataFrame)
     assert curve["accuracy"].tolist() == [1.0, 0.75, 0.5, 0.0]
     assert curve.attrs["auc"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("seed, never_predicted", [(0, None), (3, 2)])
+def test_per_class_report_matches_sklearn(seed, never_predicted):
+    from cmlearn.metrics import per_class_report
+
+    logits, target = predictions(seed, never_predicted=never_predicted)
+    table = per_class_report(logits, target, class_names=list("abcde"))
+    y_true, y_pred = target.numpy(), logits.argmax(1).numpy()
+    precision, recall, f1, support = sk.precision_recall_fscore_support(y_true, y_pred, labels=range(5), zero_division=0)
+    np.testing.assert_allclose(table["precision"], precision, atol=1e-12)
+    np.testing.assert_allclose(table["recall"], recall, atol=1e-12)
+    np.testing.assert_allclose(table["F1"], f1, atol=1e-12)
+    np.testing.assert_array_equal(table["support"], support)
+    assert list(table.index) == list("abcde")
+    # Macro = the plain mean over classes; micro pools TP, FP, FN first and equals accuracy here.
+    report = classification_report(logits, target)
+    assert table["F1"].mean() == pytest.approx(report["macro F1"], abs=1e-6)
+    tp, fp = table["TP"].sum(), table["FP"].sum()
+    assert tp / (tp + fp) == pytest.approx(report["micro precision"], abs=1e-6) == pytest.approx(report["accuracy"], abs=1e-6)
+    if never_predicted is not None:
+        assert table.loc["c", "precision"] == 0 and table.loc["c", "TP"] == 0
+
+
+def test_per_class_report_by_hand():
+    from cmlearn.metrics import per_class_report
+
+    # true 0 0 0 1 1 2; predicted 0 0 1 1 0 2: class 0 has TP 2, FP 1, FN 1 -> P = R = F1 = 2/3.
+    table = per_class_report(torch.tensor([0, 0, 1, 1, 0, 2]), torch.tensor([0, 0, 0, 1, 1, 2]))
+    assert table.loc[0, ["TP", "FP", "FN", "support"]].tolist() == [2, 1, 1, 3]
+    assert table.loc[0, "F1"] == pytest.approx(2 / 3)
+    assert table.loc[1, "precision"] == pytest.approx(1 / 2) and table.loc[1, "recall"] == pytest.approx(1 / 2)
+    assert table.loc[2, "F1"] == 1.0
+    with pytest.raises(ValueError, match="class names"):
+        per_class_report(torch.tensor([0, 1]), torch.tensor([0, 1]), class_names=["only one"])

@@ -107,3 +107,149 @@ def test_colab_launch_buttons_are_configured():
     config = (ROOT / "book" / "_config.yml").read_text(encoding="utf-8")
     assert re.search(r"^\s+colab_url:\s*https://colab\.research\.google\.com\s*$", config, flags=re.M)
     assert "execute_notebooks: cache" in config
+
+
+# --- Glue keys and exercise solutions (static checks over the chapter notebooks) ---------------
+
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+# {glue}`key`, {glue:}`key`, {glue:text}`key:.1%` (text takes a format after the colon), {glue:md}`key`, ...
+GLUE_ROLE = re.compile(r"\{glue(?::(\w*))?\}`([^`]+)`")
+# ```{glue:figure} key  /  :::{glue:math} key
+GLUE_DIRECTIVE = re.compile(r"^[ \t]*(?:`{3,}|:{3,})\{glue(?::\w+)?\}[ \t]+(\S+)", re.M)
+CODE_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})(?!\{).*?^[ \t]*\1[ \t]*$", re.M | re.S)
+
+
+def markdown_glue_keys(text: str) -> set[str]:
+    """The glue keys a markdown cell uses (roles and directives), ignoring code shown in fences."""
+    text = CODE_FENCE.sub("", text)
+    keys = set()
+    for kind, body in GLUE_ROLE.findall(text):
+        keys.add(body.split(":", 1)[0].strip() if kind == "text" else body.strip())
+    keys.update(GLUE_DIRECTIVE.findall(text))
+    return keys
+
+
+def literal_strings(node: ast.AST) -> list[str] | None:
+    """The string keys a loop over ``node`` yields: a literal dict/list/tuple/set of strings (or of tuples
+    starting with a string), or ``literal.items()`` / ``.keys()``. None when not statically known."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("items", "keys") and not node.args:
+        node = node.func.value
+    if isinstance(node, ast.Dict):
+        elements = node.keys
+    elif isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        elements = [e.elts[0] if isinstance(e, ast.Tuple) and e.elts else e for e in node.elts]
+    else:
+        return None
+    if all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in elements):
+        return [e.value for e in elements]
+    return None
+
+
+def loop_variable_keys(tree: ast.AST, name: str) -> list[str] | None:
+    """Keys a variable ``name`` takes when it is the (first) target of a ``for`` over a literal."""
+    found = None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.For, ast.comprehension)):
+            target = node.target
+            if isinstance(target, ast.Tuple) and target.elts:
+                target = target.elts[0]
+            if isinstance(target, ast.Name) and target.id == name:
+                keys = literal_strings(node.iter)
+                if keys is None:
+                    return None
+                found = (found or []) + keys
+    return found
+
+
+def glued_keys(path: Path) -> tuple[set[str], list[re.Pattern], list[str]]:
+    """What the code cells glue: literal keys, f-string keys as patterns, and the calls it cannot resolve."""
+    literal, patterns, unresolved = set(), [], []
+    for cell in load(path)["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            tree = ast.parse(source(cell))
+        except SyntaxError:  # IPython magics: fall back to the literal keys a regex can see
+            literal.update(re.findall(r"""\bglue\(\s*["']([^"'{}]+)["']""", source(cell)))
+            continue
+        for node in ast.walk(tree):
+            is_glue = isinstance(node, ast.Call) and (
+                (isinstance(node.func, ast.Name) and node.func.id == "glue") or (isinstance(node.func, ast.Attribute) and node.func.attr == "glue")
+            )
+            if not is_glue or not (node.args or node.keywords):
+                continue
+            key = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "name"), None)
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                literal.add(key.value)
+            elif isinstance(key, ast.JoinedStr):  # f"zs_{key}_lo": the literal parts must match, the rest is free
+                parts = [re.escape(v.value) if isinstance(v, ast.Constant) else ".+" for v in key.values]
+                patterns.append(re.compile("".join(parts)))
+            elif isinstance(key, ast.Name) and (keys := loop_variable_keys(tree, key.id)) is not None:
+                literal.update(keys)
+            else:
+                unresolved.append(ast.unparse(key) if key is not None else "?")
+    return literal, patterns, unresolved
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_glue_key_in_the_text_is_glued_in_the_notebook(path: Path):
+    used = set()
+    for cell in load(path)["cells"]:
+        if cell["cell_type"] == "markdown":
+            used |= markdown_glue_keys(source(cell))
+    literal, patterns, unresolved = glued_keys(path)
+    missing = sorted(key for key in used if key not in literal and not any(p.fullmatch(key) for p in patterns))
+    if missing and unresolved:
+        # A glue call whose key is computed at run time (not a literal, an f-string, or a loop over a
+        # literal dict/list) may provide these keys: the static check cannot tell, so it stands aside.
+        pytest.skip(f"{path.name}: cannot resolve glue keys {unresolved}; unchecked keys {missing}")
+    assert not missing, f"{path.name}: the text uses glue keys {missing} that no code cell glues (glue('key', value))"
+
+
+def test_the_glue_key_check_can_fail():
+    assert markdown_glue_keys("a {glue:text}`acc:.1%` b {glue:}`n` c {glue}`m`\n```{glue:figure} fig\n```\n") == {"acc", "n", "m", "fig"}
+    assert markdown_glue_keys("```python\nprint('{glue:text}`shown_not_used`')\n```\n") == set()
+    tree = ast.parse('for key, value in {"a": 1, "b": 2}.items():\n    glue(key, value)\n')
+    assert loop_variable_keys(tree, "key") == ["a", "b"]
+    assert loop_variable_keys(ast.parse("for key in names:\n    glue(key, 1)\n"), "key") is None
+
+
+EXERCISES_HEADING = re.compile(r"^##[ \t]+Exercises[ \t]*$", re.M)
+SOLUTION = re.compile(
+    r"^[ \t]*(?::{3,}|`{3,})\{admonition\}[ \t]+Solution to exercise[ \t]+(\d+)\b[^\n]*\n((?:[ \t]*:[\w-]+:[^\n]*\n)*)", re.M
+)
+
+
+def exercises_and_solutions(path: Path) -> tuple[list[int], set[int]] | None:
+    """Numbers of the exercises listed under '## Exercises' and of the dropdown solutions after it."""
+    text = "\n\n".join(source(c) + "\n" for c in load(path)["cells"] if c["cell_type"] == "markdown")
+    heading = EXERCISES_HEADING.search(text)
+    if heading is None:
+        return None
+    after = text[heading.end():]
+    # The list ends at the next heading of level 1-2 or at the first admonition (the solutions).
+    end = re.search(r"^#{1,2}[ \t]|^[ \t]*(?::{3,}|`{3,})\{", after, re.M)
+    exercises = [int(n) for n in re.findall(r"^(\d+)[.)][ \t]", after[: end.start() if end else len(after)], re.M)]
+    next_section = re.search(r"^#{1,2}[ \t]", after, re.M)
+    solutions = {
+        int(number)
+        for number, options in SOLUTION.findall(after[: next_section.start() if next_section else len(after)])
+        if re.search(r"^[ \t]*:class:[^\n]*\bdropdown\b", options, re.M)
+    }
+    return exercises, solutions
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_exercise_has_a_collapsed_solution(path: Path):
+    found = exercises_and_solutions(path)
+    if found is None:
+        pytest.skip(f"{path.name} has no '## Exercises' section")
+    exercises, solutions = found
+    assert exercises, f"{path.name}: '## Exercises' has no numbered list (1. ..., 2. ...)"
+    assert len(solutions) >= len(exercises), (
+        f"{path.name}: {len(exercises)} exercises but dropdown solutions only for {sorted(solutions)}; add after the list\n"
+        ":::{admonition} Solution to exercise N\n:class: dropdown\n...\n:::"
+    )
+    missing = sorted(set(exercises) - solutions)
+    assert not missing, f"{path.name}: exercises {missing} have no ':::{{admonition}} Solution to exercise N' with ':class: dropdown'"

@@ -110,3 +110,16 @@ def test_conditional_gan_shapes_and_both_players_learn():
         gan.generate(torch.randn(4, 5))
     with pytest.raises(ValueError, match=r"expected images of shape \(B, 3, 32, 32\), got \(4, 3, 16, 16\)"):
         gan.discriminator_loss(torch.rand(4, 3, 16, 16), condition)
+
+
+def test_conditional_gan_of_other_sizes_and_widths():
+    torch.manual_seed(0)
+    gan = ConditionalGAN(condition_dim=5, noise_dim=4, generator_channels=(16, 8, 4), discriminator_channels=(4, 8, 16), image_size=16)
+    condition = torch.randn(3, 5, generator=gen())
+    images = gan.generate(condition, generator=gen())
+    assert images.shape == (3, 3, 16, 16)
+    assert torch.equal(images, gan.generate(condition, generator=gen()))  # the seeded noise decides the sample
+    assert not torch.equal(images, gan.generate(condition, generator=gen(1)))
+    assert gan.discriminator_loss(images, condition, gen()).ndim == 0
+    with pytest.raises(ValueError, match="divisible by 8"):
+        ConditionalGAN(condition_dim=5, image_size=20)

@@ -92,3 +92,67 @@ def test_chance_and_bad_input():
         correct_item_ranks(torch.zeros(3, 4))
     with pytest.raises(ValueError, match="k must be"):
         recall_at_k(torch.eye(3), 0)
+
+
+def test_t_interval_matches_scipy_and_the_formula():
+    from scipy import stats
+
+    from cmlearn.metrics import mean_confidence_interval, seed_summary
+
+    values = [0.81, 0.84, 0.79, 0.86, 0.83]
+    result = mean_confidence_interval(values, level=0.95)
+    low, high = stats.t.interval(0.95, df=4, loc=np.mean(values), scale=stats.sem(values))
+    assert (result["low"], result["high"]) == pytest.approx((low, high), abs=1e-12)
+    # By hand: t_{0.975, 4} = 2.776 (tables), s with n - 1.
+    half = 2.7764451 * np.std(values, ddof=1) / np.sqrt(5)
+    assert result["high"] - result["mean"] == pytest.approx(half, rel=1e-6)
+    assert mean_confidence_interval(values, level=0.99)["high"] > result["high"]  # wider at higher coverage
+    table = seed_summary({"a": values, "b": [v + 0.1 for v in values]})
+    assert list(table.index) == ["a", "b"] and table.loc["a", "n"] == 5
+    assert table.loc["b", "mean"] - table.loc["a", "mean"] == pytest.approx(0.1)
+    assert table.loc["b", "std"] == pytest.approx(table.loc["a", "std"])
+
+
+def test_welch_difference_interval_by_hand():
+    from scipy import stats
+
+    from cmlearn.metrics import difference_interval
+
+    a, b = np.array([0.90, 0.92, 0.91, 0.95, 0.93]), np.array([0.80, 0.85, 0.78, 0.88, 0.83, 0.81])
+    result = difference_interval(a, b)
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    half = stats.t.ppf(0.975, df) * np.sqrt(va + vb)
+    assert result["difference"] == pytest.approx(a.mean() - b.mean())
+    assert (result["low"], result["high"]) == pytest.approx((a.mean() - b.mean() - half, a.mean() - b.mean() + half))
+    assert result["df"] == pytest.approx(df) and result["low"] > 0  # a clear gap excludes 0
+    noise = difference_interval(a, a[::-1] + 1e-3)
+    assert noise["low"] < 0 < noise["high"]  # the same numbers shuffled: no gap
+
+
+def test_bootstrap_interval_close_to_the_normal_approximation():
+    from cmlearn.metrics import bootstrap_interval
+
+    correct = (torch.rand(4000, generator=torch.Generator().manual_seed(0)) < 0.7).double()
+    result = bootstrap_interval(correct, level=0.95, n_resamples=4000, seed=0)
+    p = float(correct.mean())
+    half = 1.96 * np.sqrt(p * (1 - p) / correct.numel())
+    assert result["mean"] == pytest.approx(p)
+    assert result["low"] == pytest.approx(p - half, abs=0.004) and result["high"] == pytest.approx(p + half, abs=0.004)
+    assert bootstrap_interval(correct, seed=1) != bootstrap_interval(correct, seed=2)  # the seed is used
+    assert bootstrap_interval(correct, seed=1) == bootstrap_interval(correct, seed=1)
+
+
+def test_interval_bad_input():
+    from cmlearn.metrics import bootstrap_interval, difference_interval, mean_confidence_interval, seed_summary
+
+    with pytest.raises(ValueError, match="at least 2"):
+        mean_confidence_interval([0.5])
+    with pytest.raises(ValueError, match="level"):
+        mean_confidence_interval([0.5, 0.6], level=95)
+    with pytest.raises(ValueError, match="finite"):
+        difference_interval([0.5, float("nan")], [0.1, 0.2])
+    with pytest.raises(ValueError, match="1-D"):
+        bootstrap_interval(torch.ones(3, 2))
+    with pytest.raises(ValueError, match="empty"):
+        seed_summary({})

@@ -53,3 +53,46 @@ def test_collator_stacks_images_and_tokenizes():
     assert batch["input_ids"].shape[0] == 2
     with pytest.raises(KeyError, match="'caption'"):
         CaptionCollator(tokenizer)([{"image": torch.zeros(3, 8, 8)}])
+
+
+def test_empty_captions_only_when_allowed():
+    tokenizer = CaptionTokenizer.fit(CAPTIONS)
+    batch = tokenizer(["", "a red circle"], allow_empty=True)
+    assert batch["attention_mask"].tolist() == [[0, 0, 0], [1, 1, 1]]
+    assert (batch["input_ids"][0] == tokenizer.pad_id).all()
+    assert torch.equal(batch["input_ids"][1], tokenizer(["a red circle"])["input_ids"][0])
+    everything_missing = tokenizer(["", " "], allow_empty=True)  # still (B, 1), not (B, 0)
+    assert everything_missing["input_ids"].shape == (2, 1) and everything_missing["attention_mask"].sum() == 0
+    with pytest.raises(ValueError, match="allow_empty=True"):
+        tokenizer(["", "a red circle"])
+
+
+def test_collator_masks_missing_captions_and_images():
+    tokenizer = CaptionTokenizer.fit(CAPTIONS)
+    samples = [
+        {"image": torch.ones(3, 8, 8), "caption": CAPTIONS[0], "has_image": True, "has_caption": True},
+        {"image": torch.ones(3, 8, 8), "caption": "", "has_image": True, "has_caption": False},
+        {"image": torch.zeros(3, 8, 8), "caption": CAPTIONS[1], "has_image": False, "has_caption": True},
+        {"image": torch.ones(3, 8, 8), "caption": "   "},  # no masks given: a blank caption counts as missing
+    ]
+    batch = CaptionCollator(tokenizer)(samples)
+    assert batch["has_caption"].tolist() == [True, False, True, False]
+    assert batch["has_image"].tolist() == [True, True, False, True]
+    assert batch["attention_mask"].sum(dim=1).tolist() == [8, 0, 8, 0]
+    assert torch.equal(batch["input_ids"][0], tokenizer([CAPTIONS[0]])["input_ids"][0])
+    assert batch["caption"][3] == ""
+    with pytest.raises(TypeError, match="caption 0 must be a str"):
+        CaptionCollator(tokenizer)([{"image": torch.zeros(3, 8, 8), "caption": None}])
+
+
+def test_collator_feeds_partly_paired_scenes_through_a_dataloader():
+    from torch.utils.data import DataLoader
+
+    from cmlearn.data.scenes import make_scenes
+
+    scenes = make_scenes(n=40, n_objects=1, seed=0, missing_fraction=0.5, missing_modality="either")
+    tokenizer = CaptionTokenizer.fit([c for c in scenes.captions if c])
+    batches = list(DataLoader(scenes, batch_size=16, collate_fn=CaptionCollator(tokenizer)))
+    has_caption = torch.cat([b["has_caption"] for b in batches])
+    assert torch.equal(has_caption, scenes.has_caption) and torch.equal(torch.cat([b["has_image"] for b in batches]), scenes.has_image)
+    assert all((b["attention_mask"].sum(dim=1) > 0).tolist() == b["has_caption"].tolist() for b in batches)

@@ -67,12 +67,24 @@ class CaptionTokenizer:
         """The word pieces of one caption (for display)."""
         return self._tokenizer.encode(caption).tokens
 
-    def __call__(self, captions: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Encode a batch: ``input_ids`` and ``attention_mask``, both (B, T) int64."""
-        captions = _check_captions(captions)
+    def __call__(self, captions: Sequence[str], allow_empty: bool = False) -> dict[str, torch.Tensor]:
+        """Encode a batch: ``input_ids`` and ``attention_mask``, both (B, T) int64.
+
+        Args:
+            captions: B strings.
+            allow_empty: accept empty (or blank) captions, i.e. *missing* captions of partly paired
+                data (chapter 8). Their row is all padding with an all-zero attention mask, and T >= 1
+                even when every caption is empty. Models must skip such rows, e.g. with the
+                ``has_caption`` mask that :class:`CaptionCollator` adds.
+        """
+        captions = _check_captions(captions, allow_empty=allow_empty)
         encodings = self._tokenizer.encode_batch(captions)
-        input_ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
-        attention_mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.long)
+        length = max(1, max(len(e.ids) for e in encodings))  # all-empty batches still get one (padding) column
+        input_ids = torch.full((len(captions), length), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(captions), length), dtype=torch.long)
+        for row, e in enumerate(encodings):
+            input_ids[row, : len(e.ids)] = torch.tensor(e.ids, dtype=torch.long)
+            attention_mask[row, : len(e.ids)] = torch.tensor(e.attention_mask, dtype=torch.long)
         return {"input_ids": input_ids, "attention_mask": attention_mask}
 
     def to_json(self) -> str:
@@ -87,7 +99,7 @@ class CaptionTokenizer:
         return f"CaptionTokenizer(vocab_size={self.vocab_size}, max_length={self.max_length})"
 
 
-def _check_captions(captions: Sequence[str]) -> list[str]:
+def _check_captions(captions: Sequence[str], allow_empty: bool = False) -> list[str]:
     if isinstance(captions, str):
         raise TypeError("expected a list of captions, got a single str; wrap it in a list")
     captions = list(captions)
@@ -96,8 +108,11 @@ def _check_captions(captions: Sequence[str]) -> list[str]:
     for i, caption in enumerate(captions):
         if not isinstance(caption, str):
             raise TypeError(f"caption {i} must be a str, got {type(caption).__name__}: {caption!r}")
-        if not caption.strip():
-            raise ValueError(f"caption {i} is empty; every caption needs at least one word")
+        if not caption.strip() and not allow_empty:
+            raise ValueError(
+                f"caption {i} is empty; every caption needs at least one word "
+                "(for missing captions of partly paired data pass allow_empty=True, or use CaptionCollator)"
+            )
     return captions
 
 
@@ -105,7 +120,14 @@ class CaptionCollator:
     """Collate function for a DataLoader over samples ``{"image": (3,H,W), "caption": str, ...}``.
 
     Returns a batch dict with ``image`` (B, 3, H, W), ``input_ids`` and ``attention_mask``
-    (B, T), ``caption`` (list of str) and ``index`` (B,) when samples carry one.
+    (B, T), ``caption`` (list of str), ``index`` (B,) when samples carry one, and the modality
+    masks ``has_image`` and ``has_caption`` (B,) bool.
+
+    Partly paired data (chapter 8): a sample whose caption is empty (``""``, as
+    :func:`cmlearn.data.scenes.make_scenes` serves a missing caption) or whose ``has_caption`` is
+    False gets an all-padding row and ``has_caption`` False; ``has_image`` is the samples'
+    ``has_image`` (True when they carry none). Models that cannot skip missing captions should
+    filter with the mask; text encoders reject all-padding rows with a clear error.
     """
 
     def __init__(self, tokenizer: CaptionTokenizer):
@@ -118,8 +140,17 @@ class CaptionCollator:
             missing = [i for i, s in enumerate(samples) if key not in s]
             if missing:
                 raise KeyError(f"sample(s) {missing[:5]} have no {key!r} key; got keys {sorted(samples[missing[0]])}")
-        batch = {"image": torch.stack([s["image"] for s in samples]), "caption": [s["caption"] for s in samples]}
-        batch.update(self.tokenizer(batch["caption"]))
+        has_caption = torch.tensor([bool(s.get("has_caption", True)) and _not_blank(s["caption"]) for s in samples])
+        has_image = torch.tensor([bool(s.get("has_image", True)) for s in samples])
+        captions = [s["caption"] if present else "" for s, present in zip(samples, has_caption.tolist(), strict=True)]
+        batch = {"image": torch.stack([s["image"] for s in samples]), "caption": captions}
+        batch.update(self.tokenizer(captions, allow_empty=True))
+        batch["has_image"], batch["has_caption"] = has_image, has_caption
         if all("index" in s for s in samples):
             batch["index"] = torch.tensor([int(s["index"]) for s in samples], dtype=torch.long)
         return batch
+
+
+def _not_blank(caption) -> bool:
+    """False only for a blank string; anything else goes on to the tokenizer's type check."""
+    return not (isinstance(caption, str) and not caption.strip())
