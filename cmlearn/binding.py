@@ -31,7 +31,7 @@ from torch import nn
 from cmlearn.align import INITIAL_TEMPERATURE, ProjectionHead, clip_loss
 from cmlearn.encoders.image import SmallCNN
 from cmlearn.metrics import mean_average_precision
-from cmlearn.model import MODALITY_INPUTS
+from cmlearn.model import MODALITY_INPUTS, check_modalities, modality_inputs
 
 __all__ = ["BindingSpace", "class_retrieval_report", "chance_class_recall", "modality_dropout_mask",
            "FrameMeanVideoEncoder"]
@@ -59,9 +59,7 @@ class BindingSpace(nn.Module):
         if not isinstance(encoders, dict) or anchor not in encoders or len(encoders) < 2:
             got = list(encoders) if isinstance(encoders, dict) else type(encoders).__name__
             raise ValueError(f"expected encoders for the anchor {anchor!r} and at least one other modality, got {got}")
-        unknown = [m for m in encoders if m not in MODALITY_INPUTS]
-        if unknown:
-            raise ValueError(f"unknown modality {unknown}; expected names from {list(MODALITY_INPUTS)}")
+        check_modalities(encoders)
         self.anchor, self.embed_dim = anchor, embed_dim
         self.encoders = nn.ModuleDict(encoders)
         self.projections = nn.ModuleDict({m: ProjectionHead(e.out_dim, embed_dim, projection_hidden) for m, e in encoders.items()})
@@ -96,11 +94,7 @@ class BindingSpace(nn.Module):
 
     def inputs(self, batch: dict, modality: str) -> list[torch.Tensor]:
         """The tensors of ``batch`` that ``modality`` reads (keys from MODALITY_INPUTS)."""
-        keys = MODALITY_INPUTS[modality]
-        missing = [k for k in keys if k not in batch]
-        if missing:
-            raise KeyError(f"batch is missing {missing} for modality {modality!r}: expected keys {list(keys)}, got {sorted(batch)}")
-        return [batch[k] for k in keys]
+        return modality_inputs(batch, modality)
 
     def paired_modalities(self, batch: dict) -> list[str]:
         """The non-anchor modalities whose inputs are all in ``batch``."""

@@ -39,10 +39,20 @@ MODALITY_INPUTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _check_modalities(names) -> None:
+def check_modalities(names) -> None:
+    """Raise a ValueError naming every modality of ``names`` that is not a key of MODALITY_INPUTS."""
     unknown = [m for m in names if m not in MODALITY_INPUTS]
     if unknown:
         raise ValueError(f"unknown modality {unknown}; expected names from {list(MODALITY_INPUTS)}")
+
+
+def modality_inputs(batch: dict, modality: str) -> list[torch.Tensor]:
+    """The tensors of ``batch`` that ``modality``'s extractor reads, in order (keys from MODALITY_INPUTS)."""
+    keys = MODALITY_INPUTS[modality]
+    missing = [k for k in keys if k not in batch]
+    if missing:
+        raise KeyError(f"batch is missing {missing} for modality {modality!r}: expected keys {list(keys)}, got {sorted(batch)}")
+    return [batch[k] for k in keys]
 
 
 @dataclass
@@ -78,13 +88,13 @@ class FourPartModel(nn.Module):
         super().__init__()
         if not isinstance(extractors, dict) or not extractors:
             raise ValueError(f"expected extractors as a non-empty dict {{modality: module}}, got {extractors!r}")
-        _check_modalities(extractors)
+        check_modalities(extractors)
         self.extractors = nn.ModuleDict(extractors)
         self.shared = shared
         self.fusion = fusion
         self.head = head
         if shared is not None:
-            _check_modalities(shared.in_dims)
+            check_modalities(shared.in_dims)
             extra = [m for m in shared.in_dims if m not in extractors]
             if extra:
                 raise ValueError(f"shared space has modalities {extra} without an extractor; extractors: {list(extractors)}")
@@ -99,11 +109,7 @@ class FourPartModel(nn.Module):
 
     def inputs(self, batch: dict, modality: str) -> list[torch.Tensor]:
         """The tensors of ``batch`` that ``modality``'s extractor reads, in order."""
-        keys = MODALITY_INPUTS[modality]
-        missing = [k for k in keys if k not in batch]
-        if missing:
-            raise KeyError(f"batch is missing {missing} for modality {modality!r}: expected keys {list(keys)}, got {sorted(batch)}")
-        return [batch[k] for k in keys]
+        return modality_inputs(batch, modality)
 
     def extract(self, batch: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """f per modality (vectors or tokens/maps) and the token masks of token sequences."""
@@ -202,7 +208,7 @@ def build_model(
     """
     if not isinstance(modalities, dict) or not modalities:
         raise ValueError(f"expected modalities as a non-empty dict {{name: settings}}, got {modalities!r}")
-    _check_modalities(modalities)
+    check_modalities(modalities)
     fusion_kind, fusion_kwargs = _spec(fusion, "fusion", FUSIONS)
     head_kind, head_kwargs = _spec(head or {"kind": "linear", "out_dim": 2}, "head", HEADS)
     names = list(modalities)
@@ -237,7 +243,7 @@ def build_model(
         if len(names) != 2:
             raise ValueError(f"cross-attention fuses exactly two modalities (query and context), got {names}")
         query, context = fusion_kwargs.pop("query", names[0]), fusion_kwargs.pop("context", names[1])
-        _check_modalities([query, context])
+        check_modalities([query, context])
         fuse = fusions.CrossModalAttention(query, context, shared_dim, out_dim=out_dim, **fusion_kwargs)
     elif fusion_kind == "self_attention":
         fuse = fusions.MultimodalSelfAttention(names, shared_dim, out_dim=out_dim, **fusion_kwargs)
