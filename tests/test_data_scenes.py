@@ -260,3 +260,35 @@ def test_list_captions_and_their_hard_negatives():
         truth = sorted((r["colour"], r["shape"]) for r in ds.objects.records(i))
         assert objects_named(ds.captions[i]) == truth
         assert objects_named(negatives[i]) != truth, (negatives[i], truth)
+
+
+def test_centred_object_crops_put_the_object_in_the_middle():
+    scenes = make_scenes(n=40, n_objects=1, image_size=32, seed=3)
+    crops = scenes.centred_object_crops(16)
+    assert crops.shape == (40, 3, 16, 16) and crops.dtype == torch.float32
+    # By hand: roll so that the object's centre (x, y) lands on (16, 16), keep rows/cols 8..23.
+    for i in range(40):
+        y, x = int(scenes.objects.y[i, 0]), int(scenes.objects.x[i, 0])
+        expected = torch.roll(scenes.images[i], (16 - y, 16 - x), dims=(1, 2))[:, 8:24, 8:24]
+        assert torch.equal(crops[i], expected)
+    # The object is drawn on a constant background: the centre pixel differs from the corner pixel.
+    assert (crops[:, :, 8, 8] != crops[:, :, 0, 0]).any(dim=1).float().mean() > 0.9
+
+
+def test_centred_object_crops_jitter_is_bounded_and_seeded():
+    scenes = make_scenes(n=30, n_objects=1, image_size=32, seed=4)
+    a = scenes.centred_object_crops(16, jitter=2, generator=torch.Generator().manual_seed(0))
+    b = scenes.centred_object_crops(16, jitter=2, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and not torch.equal(a, scenes.centred_object_crops(16))
+    shifts = torch.randint(-2, 3, (30, 2), generator=torch.Generator().manual_seed(0))
+    for i in range(30):
+        y, x = int(scenes.objects.y[i, 0]), int(scenes.objects.x[i, 0])
+        rolled = torch.roll(scenes.images[i], (16 - y + int(shifts[i, 0]), 16 - x + int(shifts[i, 1])), dims=(1, 2))
+        assert torch.equal(a[i], rolled[:, 8:24, 8:24])
+
+
+@pytest.mark.parametrize("kwargs, message", [({"crop": 0}, "crop must be"), ({"crop": 33}, "crop must be"),
+                                             ({"crop": 8, "jitter": -1}, "jitter must be")])
+def test_centred_object_crops_rejects_bad_sizes(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_scenes(n=5, n_objects=1, seed=0).centred_object_crops(**kwargs)

@@ -154,6 +154,40 @@ class SceneDataset(Dataset):
         """
         return text_.hard_negatives(self, kind, np.random.default_rng(seed))
 
+    def centred_object_crops(self, crop: int, jitter: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The images with their first object moved to the centre, cut to the central crop × crop pixels.
+
+        Each image is rolled (cyclically shifted) by (H/2 − y, W/2 − x), the offset from its first object's
+        centre (x, y) to the image centre, plus a random shift of up to ±``jitter`` pixels per axis, and then
+        the central ``crop`` × ``crop`` window is kept. Meant for one-object scenes (chapter 8, assignment 5),
+        where it gives small images whose content is only the object: generative models then spend their
+        capacity on colour and shape rather than on where the object is.
+
+        Args:
+            crop: side of the output, 1 to the image size.
+            jitter: largest random shift in pixels (0: exactly centred, no random numbers drawn).
+            generator: for the random shifts.
+
+        Returns:
+            (N, 3, crop, crop) float tensor; ``self`` is not changed.
+        """
+        size = self.image_size
+        if not isinstance(crop, int) or not 1 <= crop <= size:
+            raise ValueError(f"crop must be an int from 1 to the image size {size}, got {crop!r}")
+        if not isinstance(jitter, int) or jitter < 0:
+            raise ValueError(f"jitter must be an int >= 0, got {jitter!r}")
+        if len(self) == 0:
+            raise ValueError("cannot crop an empty dataset")
+        rows = size // 2 - self.objects.y[:, 0]  # (N,)
+        cols = size // 2 - self.objects.x[:, 0]
+        if jitter:
+            shifts = torch.randint(-jitter, jitter + 1, (len(self), 2), generator=generator)  # (N, 2)
+            rows, cols = rows + shifts[:, 0], cols + shifts[:, 1]
+        rolled = torch.stack([torch.roll(image, (int(r), int(c)), dims=(1, 2))
+                              for image, r, c in zip(self.images, rows, cols, strict=True)])  # (N, 3, H, W)
+        low = (size - crop) // 2
+        return rolled[:, :, low:low + crop, low:low + crop].contiguous()
+
     def describe(self) -> str:
         """Multi-line summary of sizes and knobs."""
         c = self.config
