@@ -32,19 +32,11 @@ SCRIPT = textwrap.dedent("""
     import numpy as np
     import torch
     from torch import nn
-    from torch.utils.data import DataLoader, Dataset
+    from torch.utils.data import DataLoader
 
     from cmlearn.seed import seed_everything
     from cmlearn.train import fit
-
-    class NoisyPoints(Dataset):
-        def __init__(self, n=96):
-            g = torch.Generator().manual_seed(1)
-            self.x, self.y = torch.randn(n, 4, generator=g), torch.randint(0, 3, (n,), generator=g)
-        def __len__(self):
-            return len(self.y)
-        def __getitem__(self, i):
-            return {"x": self.x[i] + 0.1 * torch.randn(4), "y": self.y[i]}
+    from noisy_points import NoisyPoints  # tests/ is on PYTHONPATH (see launch)
 
     def loss_fn(model, batch):
         jitter = 1 + 0.01 * (float(np.random.rand()) + random.random())
@@ -75,7 +67,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def launch(script, *arguments):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, str(script), *map(str, arguments)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

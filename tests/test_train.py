@@ -2,8 +2,9 @@ import math
 
 import pytest
 import torch
+from noisy_points import NoisyPoints
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from cmlearn.checkpoint import load_checkpoint
 from cmlearn.seed import seed_everything
@@ -25,20 +26,6 @@ def train_once(seed):
     model = nn.Linear(3, 1)
     return fit(model, mse, regression_loader(generator), epochs=15, lr=0.1, device="cpu", progress=False,
                eval_fn=lambda m: {"weight_norm": float(m.weight.norm())})
-
-
-class NoisyPoints(Dataset):
-    """Three classes of points; __getitem__ adds fresh noise from the global torch RNG (an augmentation)."""
-
-    def __init__(self, n=96):
-        g = torch.Generator().manual_seed(1)
-        self.x, self.y = torch.randn(n, 4, generator=g), torch.randint(0, 3, (n,), generator=g)
-
-    def __len__(self):
-        return len(self.y)
-
-    def __getitem__(self, i):
-        return {"x": self.x[i] + 0.1 * torch.randn(4), "y": self.y[i]}
 
 
 def cross_entropy(model, batch):
