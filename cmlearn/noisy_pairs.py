@@ -95,36 +95,37 @@ class GaussianMixture1D:
 
 
 def two_component_gmm(values: torch.Tensor, iterations: int = 100, min_std: float = 1e-3) -> GaussianMixture1D:
-    """Fit a 1-D mixture of two Gaussians by expectation–maximisation.
+    """Fit a 1-D mixture of two Gaussians by expectation–maximisation (scikit-learn's ``GaussianMixture``).
 
     Starts from the lower and upper quartile as means. E-step: responsibilities
     r_ik = p(k | v_i); M-step: π_k = mean_i r_ik, μ_k = Σ r_ik v_i / Σ r_ik, σ_k² = Σ r_ik (v_i − μ_k)² / Σ r_ik.
 
     Args:
         values: (N,) finite numbers, N >= 2.
-        iterations: EM steps.
-        min_std: floor on σ_k (a component may otherwise collapse onto one value).
+        iterations: at most this many EM steps.
+        min_std: σ_k² gets min_std² added (scikit-learn's ``reg_covar``), so a component cannot collapse onto one value.
 
     Returns:
         :class:`GaussianMixture1D` with component 0 the one of lower mean.
     """
+    from sklearn.mixture import GaussianMixture
+
     values = values.detach().reshape(-1).double()
     if values.numel() < 2 or not torch.isfinite(values).all():
         raise ValueError(f"expected at least 2 finite values, got {values.numel()} values (finite: {bool(torch.isfinite(values).all())})")
     spread = max(float(values.std()), min_std)
-    mixture = GaussianMixture1D(
-        weights=torch.full((2,), 0.5, dtype=values.dtype),
-        means=torch.quantile(values, torch.tensor([0.25, 0.75], dtype=values.dtype)),
-        stds=torch.full((2,), spread / 2, dtype=values.dtype),
+    quartiles = torch.quantile(values, torch.tensor([0.25, 0.75], dtype=values.dtype))
+    fitted = GaussianMixture(
+        n_components=2, covariance_type="spherical", max_iter=iterations, reg_covar=min_std ** 2,
+        weights_init=[0.5, 0.5], means_init=quartiles.numpy().reshape(2, 1), precisions_init=[(2 / spread) ** 2] * 2,
+    ).fit(values.numpy().reshape(-1, 1))
+    means = torch.from_numpy(fitted.means_.reshape(2)).float()
+    order = torch.argsort(means)
+    return GaussianMixture1D(
+        weights=torch.from_numpy(fitted.weights_).float()[order],
+        means=means[order],
+        stds=torch.from_numpy(fitted.covariances_).sqrt().float()[order],  # spherical in 1-D: σ² per component
     )
-    for _ in range(iterations):
-        responsibility = mixture.posterior(values)  # (N, 2), E-step
-        mass = responsibility.sum(dim=0).clamp_min(1e-12)  # (2,)
-        means = (responsibility * values[:, None]).sum(dim=0) / mass
-        variances = (responsibility * (values[:, None] - means) ** 2).sum(dim=0) / mass
-        mixture = GaussianMixture1D(mass / values.numel(), means, variances.sqrt().clamp_min(min_std))
-    order = torch.argsort(mixture.means)
-    return GaussianMixture1D(mixture.weights[order].float(), mixture.means[order].float(), mixture.stds[order].float())
 
 
 def clean_pair_probability(losses: torch.Tensor, iterations: int = 100) -> torch.Tensor:
