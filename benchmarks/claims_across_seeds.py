@@ -20,6 +20,8 @@ Executed notebooks are kept under ``_build/claims/`` (the failing cell's traceba
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -33,6 +35,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RUNS = ["seed=0", "seed=1", "seed=2", "seed=0,threads=1"]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Executions at once on this machine, across every invocation of this script (a lock file per slot): more than this
+# oversubscribes the cores (each execution uses the threads of its run) and the memory (a kernel holds 1-2 GB).
+MACHINE_SLOTS = int(os.environ.get("CLAIMS_MACHINE_SLOTS", "2"))
+SLOT_DIR = Path(os.environ.get("CLAIMS_SLOT_DIR", "/tmp/cmlearn-claims-slots"))
+
+
+@contextlib.contextmanager
+def machine_slot(label: str):
+    """Hold one of MACHINE_SLOTS lock files while an execution runs; wait (and say so) while all are taken."""
+    SLOT_DIR.mkdir(parents=True, exist_ok=True)
+    said = False
+    while True:
+        for i in range(MACHINE_SLOTS):
+            handle = open(SLOT_DIR / f"slot{i}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+            return
+        if not said:
+            print(f"{label}: waiting for one of the {MACHINE_SLOTS} execution slots of this machine "
+                  f"(other runs of this script hold them; CLAIMS_MACHINE_SLOTS sets how many)", flush=True)
+            said = True
+        time.sleep(2)
 
 
 @dataclass(frozen=True)
@@ -67,8 +99,8 @@ def failure_of(executed: Path) -> str | None:
             if output.get("output_type") != "error":
                 continue
             traceback = [ANSI.sub("", line) for line in output.get("traceback", [])]
-            arrows = [line for block in traceback for line in block.splitlines() if line.lstrip().startswith("---->")]
-            where = re.sub(r"^\s*---->\s*\d+\s*", "", arrows[-1]).strip() if arrows else ""
+            arrows = [line for block in traceback for line in block.splitlines() if re.match(r"\s*-+>", line)]
+            where = re.sub(r"^\s*-+>\s*\d+\s*", "", arrows[-1]).strip() if arrows else ""
             message = f"{output.get('ename')}: {output.get('evalue', '')}".strip().rstrip(":")
             message = message.splitlines()[0][:160] if message else "error"
             return f"{message} at `{where[:160]}`" if where else message
@@ -84,13 +116,14 @@ def execute(notebook: Path, run: Run, out_dir: Path, timeout: int) -> dict:
         env.update(OMP_NUM_THREADS=str(run.threads), MKL_NUM_THREADS=str(run.threads))
     command = [sys.executable, "-m", "papermill", str(notebook), str(executed), "-p", "seed", str(run.seed),
                "-k", "python3", "--cwd", str(notebook.parent), "--no-progress-bar", "--log-level", "ERROR"]
-    started = time.perf_counter()
-    try:
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-        failure = None if result.returncode == 0 else (failure_of(executed) or result.stderr.strip().splitlines()[-1][:200])
-    except subprocess.TimeoutExpired:
-        failure = f"timed out after {timeout} s"
-    seconds = time.perf_counter() - started
+    with machine_slot(f"{notebook.stem} {run.name}"):
+        started = time.perf_counter()
+        try:
+            result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+            failure = None if result.returncode == 0 else (failure_of(executed) or (result.stderr.strip().splitlines() or ['papermill failed'])[-1][:200])
+        except subprocess.TimeoutExpired:
+            failure = f"timed out after {timeout} s"
+        seconds = time.perf_counter() - started
     return {"chapter": notebook.stem, "run": run.name, "passed": failure is None, "seconds": seconds, "failure": failure}
 
 

@@ -2,7 +2,8 @@
 
 Used in chapter 8 (``08_weak_pairs_and_generation``).
 
-* :class:`CrossModalVAE` (after MVAE, Wu & Goodman 2018): each modality m has an encoder
+* :class:`CrossModalVAE`: a VAE (Kingma & Welling 2014) over two modalities with the
+  product-of-experts posterior of MVAE (Wu & Goodman 2018). Each modality m has an encoder
   giving a Gaussian "expert" q(z | x_m) = N(μ_m, σ_m²). The posterior given any *subset* of
   modalities is the product of their experts and the prior N(0, I),
 
@@ -15,10 +16,24 @@ Used in chapter 8 (``08_weak_pairs_and_generation``).
   (a precision-weighted mean; the prior adds precision 1 at mean 0). So a sample without a
   caption simply has one expert fewer: the model trains on partly paired data, and an
   image is generated from text alone by decoding z from q(z | text).
+
+  Its default objective (``objective="cross"``) is a **cross-reconstruction** variant, not
+  MVAE's: for each subset S of {image, text} it decodes z ~ q(z | x_S) into *every* modality the
+  sample has, so the text-only posterior must also explain the image. MVAE's sub-sampled ELBO
+  (``objective="mvae"``) reconstructs from q(z | x_S) only the modalities in S,
+
+  .. math::
+
+      \\mathcal L_{\\text{MVAE}} = \\sum_{S} \\Big(\\mathbb E_{q(z \\mid x_S)}\\Big[-\\sum_{m \\in S} \\lambda_m \\log p(x_m \\mid z)\\Big]
+          + \\beta\\,\\mathrm{KL}\\big(q(z \\mid x_S)\\,\\|\\,\\mathcal N(0, I)\\big)\\Big),
+
+  and the cross variant replaces m ∈ S by "every m the sample has".
 * :class:`ConditionalGAN` (text → 32×32 image): a generator G(noise, c) and a projection
   discriminator D(x, c) = wᵀφ(x) + ⟨E c, φ(x)⟩ (Miyato & Koyama 2018), trained with the
   matching-aware loss of GAN-INT-CLS (Reed et al. 2016): a real image with the *wrong* text
   counts as fake too, so D must check that image and text agree.
+* :func:`bag_of_words`: a caption as a 0/1 vector over the vocabulary, the text feature both
+  models can share (``CrossModalVAE(text_encoder="bag_of_words")`` and the GAN's condition c).
 """
 
 from __future__ import annotations
@@ -60,6 +75,21 @@ def product_of_experts(
     return mean, -torch.log(total)
 
 
+def bag_of_words(input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab_size: int, pad_id: int = 0) -> torch.Tensor:
+    """A caption as the 0/1 vector of the words it contains: (B, T) token ids → (B, V), padding left out.
+
+    Word order is lost, which costs nothing for captions like "a small red circle": colour, shape
+    and size are each named by one word.
+    """
+    check_token_batch(input_ids, attention_mask)  # shapes agree, no empty caption
+    if int(input_ids.max()) >= vocab_size or int(input_ids.min()) < 0:
+        raise ValueError(f"expected token ids in [0, {vocab_size}), got ids from {int(input_ids.min())} to {int(input_ids.max())}")
+    counts = torch.zeros(input_ids.shape[0], vocab_size, device=input_ids.device)
+    counts.scatter_add_(1, input_ids, attention_mask.to(counts.dtype))  # (B, V): how often each word occurs
+    counts[:, pad_id] = 0
+    return (counts > 0).to(torch.float32)
+
+
 def randn_like(x: torch.Tensor, shape=None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Standard normal noise on x's device; drawn on the generator's device (e.g. a seeded CPU one) if given."""
     device = generator.device if generator is not None else x.device
@@ -88,7 +118,10 @@ def _deconv_stack(channels: tuple[int, ...], out_channels: int) -> nn.Sequential
 
 
 class CrossModalVAE(nn.Module):
-    """A two-modality (image, text) VAE with a product-of-experts posterior.
+    """A two-modality (image, text) VAE (Kingma & Welling 2014) with MVAE's product-of-experts posterior.
+
+    Trained by default with a cross-reconstruction objective, not MVAE's sub-sampled ELBO (see the module
+    docstring and ``objective``).
 
     Args:
         vocab_size: token ids of the captions.
@@ -96,9 +129,14 @@ class CrossModalVAE(nn.Module):
         latent_dim: Z.
         image_size: H = W (divisible by 8); image_channels: C.
         channels: conv widths of the image encoder (the decoder mirrors them).
-        embed_dim, hidden_dim: text encoder's embedding and GRU sizes.
+        embed_dim, hidden_dim: the GRU's embedding and hidden sizes (the bag-of-words MLP uses hidden_dim only).
         pad_id: padding token id.
         recon_weights: weight of each modality's reconstruction term (an image has C·H·W terms, a caption L).
+        text_encoder: ``"gru"`` (a GRU over the tokens) or ``"bag_of_words"`` (an MLP on :func:`bag_of_words`,
+            the same text feature a :class:`ConditionalGAN` can be given).
+        objective: ``"cross"`` (default: from each subset's posterior reconstruct every modality the sample
+            has) or ``"mvae"`` (MVAE's sub-sampled ELBO: reconstruct only the subset's own modalities); see
+            the module docstring.
 
     Batches: ``{"image": (B, C, H, W) in [0, 1], "input_ids": (B, T), "attention_mask": (B, T)}``;
     ``mask = {"image": (B,), "text": (B,)}`` marks which samples have which modality. A missing
@@ -117,15 +155,25 @@ class CrossModalVAE(nn.Module):
         hidden_dim: int = 128,
         pad_id: int = 0,
         recon_weights: dict[str, float] | None = None,
+        text_encoder: str = "gru",
+        objective: str = "cross",
     ):
         super().__init__()
         if image_size % 8:
             raise ValueError(f"expected image_size divisible by 8, got {image_size}")
+        if text_encoder not in ("gru", "bag_of_words"):
+            raise ValueError(f"text_encoder: expected 'gru' or 'bag_of_words', got {text_encoder!r}")
+        if objective not in ("cross", "mvae"):
+            raise ValueError(f"objective: expected 'cross' or 'mvae', got {objective!r}")
         cells = (image_size // 8) ** 2
         self.image_encoder = nn.Sequential(_conv_stack(image_channels, channels), nn.Flatten(), nn.Linear(channels[-1] * cells, 2 * latent_dim))
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
-        self.text_rnn = nn.GRU(embed_dim, hidden_dim, batch_first=True)
-        self.text_head = nn.Linear(hidden_dim, 2 * latent_dim)
+        if text_encoder == "gru":
+            self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+            self.text_rnn = nn.GRU(embed_dim, hidden_dim, batch_first=True)
+            self.text_head = nn.Linear(hidden_dim, 2 * latent_dim)
+        else:  # (B, V) 0/1 words → hidden → (μ, log σ²)
+            self.text_mlp = nn.Sequential(nn.Linear(vocab_size, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 2 * latent_dim))
+        self.text_encoder, self.objective = text_encoder, objective
         self.image_decoder_input = nn.Linear(latent_dim, channels[-1] * cells)
         self.image_decoder = _deconv_stack(tuple(reversed(channels)), image_channels)
         self.text_decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, max_length * vocab_size))
@@ -150,6 +198,8 @@ class CrossModalVAE(nn.Module):
         lengths = check_token_batch(input_ids, attention_mask)
         if input_ids.shape[1] > self.max_length:
             raise ValueError(f"expected captions of at most max_length={self.max_length} tokens, got T={input_ids.shape[1]}")
+        if self.text_encoder == "bag_of_words":
+            return self.text_mlp(bag_of_words(input_ids, attention_mask, self.vocab_size, self.pad_id)).chunk(2, dim=1)
         packed = nn.utils.rnn.pack_padded_sequence(self.embedding(input_ids), lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, last = self.text_rnn(packed)  # (1, B, H)
         return self.text_head(last[0]).chunk(2, dim=1)
@@ -195,32 +245,38 @@ class CrossModalVAE(nn.Module):
         return F.pad(ids, (0, pad), value=self.pad_id), F.pad(m, (0, pad), value=0)  # (B, L) each
 
     def loss(self, batch: dict, mask: dict | None = None, beta: float = 1.0, generator: torch.Generator | None = None) -> VAEOutput:
-        """Negative ELBO summed over the joint posterior and each single-modality posterior (MVAE's sub-sampling).
+        """Negative ELBO of the joint posterior plus that of each single-modality posterior.
 
         For each subset S in (both, image only, text only), and each sample having a modality of S:
-        reconstruct every modality the sample has from z ~ q(z | S) and add β·KL. Missing
-        modalities neither enter the posterior nor are reconstructed. Terms are divided by B.
+        decode z ~ q(z | x_S), add the reconstruction terms and β·KL(q(z | x_S) ‖ N(0, I)). With
+        ``objective="cross"`` the reconstruction terms are those of every modality the sample has
+        (cross-reconstruction: the caption's posterior must also draw the image); with ``"mvae"`` only
+        those of the modalities in S (MVAE's sub-sampled ELBO). Missing modalities neither enter the
+        posterior nor are reconstructed. Terms are divided by B.
         """
         present = self._mask(batch, mask)
         if not (present["image"] | present["text"]).all():
             raise ValueError("every sample needs an image or a caption; got samples with neither")
-        mu, logvar = self._experts(batch, present)
+        mu, logvar = self._experts(batch, present)  # (2, B, Z) each
         B = mu.shape[1]
         text_ids, text_mask = self._text_targets(batch)
-        reconstruction_total, kl_total = 0.0, 0.0
-        for use in (MODALITIES, ("image",), ("text",)):
-            available = torch.stack([present[m] & (m in use) for m in MODALITIES])  # (2, B)
-            counts = available.any(dim=0).to(mu.dtype)  # (B,): samples this subset applies to
-            q_mu, q_logvar = product_of_experts(mu, logvar, available)
-            out = self.decode(reparameterize(q_mu, q_logvar, generator))
-            rec_image = reconstruction_loss(out["image"], batch["image"], "bernoulli")
-            rec_text = reconstruction_loss(out["text"], text_ids, "categorical", text_mask)
-            reconstruction = (
-                self.recon_weights["image"] * torch.where(present["image"], rec_image, 0.0)
-                + self.recon_weights["text"] * torch.where(present["text"], rec_text, 0.0)
-            )
-            reconstruction_total = reconstruction_total + (counts * reconstruction).sum() / B
-            kl_total = kl_total + (counts * gaussian_kl(q_mu, q_logvar)).sum() / B
+        subsets = (MODALITIES, ("image",), ("text",))
+        S = len(subsets)
+        in_subset = torch.tensor([[m in use for m in MODALITIES] for use in subsets], device=mu.device)  # (S, 2)
+        available = in_subset[:, :, None] & torch.stack([present[m] for m in MODALITIES])[None]  # (S, 2, B)
+        # The S posteriors side by side, (S·B, Z) each, decoded in one pass (BatchNorm statistics over all of them).
+        q_mu, q_logvar = product_of_experts(mu.repeat(1, S, 1), logvar.repeat(1, S, 1), available.transpose(0, 1).reshape(2, S * B))
+        out = self.decode(reparameterize(q_mu, q_logvar, generator))
+        rec_image = reconstruction_loss(out["image"], batch["image"].repeat(S, 1, 1, 1), "bernoulli").view(S, B)
+        rec_text = reconstruction_loss(out["text"], text_ids.repeat(S, 1), "categorical", text_mask.repeat(S, 1)).view(S, B)
+        counts = available.any(dim=1).to(mu.dtype)  # (S, B): samples each subset applies to
+        scored = in_subset | (self.objective == "cross")  # (S, 2): modalities each subset reconstructs
+        reconstruction = (
+            self.recon_weights["image"] * torch.where(scored[:, :1] & present["image"], rec_image, 0.0)
+            + self.recon_weights["text"] * torch.where(scored[:, 1:] & present["text"], rec_text, 0.0)
+        )  # (S, B); missing modalities are never scored
+        reconstruction_total = (counts * reconstruction).sum() / B
+        kl_total = (counts * gaussian_kl(q_mu, q_logvar).view(S, B)).sum() / B
         return VAEOutput(reconstruction_total + beta * kl_total, reconstruction_total, kl_total)
 
     @torch.no_grad()
@@ -287,7 +343,7 @@ class ProjectionDiscriminator(nn.Module):
 
 
 class ConditionalGAN(nn.Module):
-    """Text → image GAN (32×32 by default) conditioned on a text feature c (B, condition_dim), e.g. MiniLM's or a GRU's g.
+    """Text → image GAN (32×32 by default) conditioned on a text feature c (B, condition_dim), e.g. :func:`bag_of_words` or MiniLM's g.
 
     Losses (non-saturating, with softplus(−s) = −log σ(s)):
         D: softplus(−D(x, c)) + ½[softplus(D(x, c_wrong)) + softplus(D(G(ε, c), c))]
@@ -336,10 +392,10 @@ class ConditionalGAN(nn.Module):
         self._check(condition, images)
         with torch.no_grad():
             fake = self.generate(condition, generator)
-        real = F.softplus(-self.discriminator(images, condition)).mean()
-        wrong = F.softplus(self.discriminator(images, condition.roll(1, dims=0))).mean()
-        fooled = F.softplus(self.discriminator(fake, condition)).mean()
-        return real + 0.5 * (wrong + fooled)
+        # Real, wrong-caption and generated pairs through D in one pass: (3B,) logits.
+        logits = self.discriminator(torch.cat([images, images, fake]), torch.cat([condition, condition.roll(1, dims=0), condition]))
+        real, wrong, fooled = logits.split(images.shape[0])
+        return F.softplus(-real).mean() + 0.5 * (F.softplus(wrong).mean() + F.softplus(fooled).mean())
 
     def generator_loss(self, condition: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return F.softplus(-self.discriminator(self.generate(condition, generator), condition)).mean()

@@ -253,3 +253,34 @@ def test_every_exercise_has_a_collapsed_solution(path: Path):
     )
     missing = sorted(set(exercises) - solutions)
     assert not missing, f"{path.name}: exercises {missing} have no ':::{{admonition}} Solution to exercise N' with ':class: dropdown'"
+
+
+BIBLIOGRAPHY = ROOT / "book" / "references.bib"
+CITATION = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
+
+
+def bibliography_keys(text: str) -> list[str]:
+    return re.findall(r"^@\w+\{\s*([^,\s]+)\s*,", text, re.M)
+
+
+def cited_keys(texts) -> set[str]:
+    return {key.strip() for text in texts for keys in CITATION.findall(text) for key in keys.split(",")}
+
+
+def book_prose() -> list[str]:
+    pages = [p.read_text(encoding="utf-8") for p in (ROOT / "book").rglob("*.md")]
+    cells = [source(c) for path in NOTEBOOKS for c in load(path)["cells"] if c["cell_type"] == "markdown"]
+    return pages + cells
+
+
+def test_every_bibliography_entry_is_cited_somewhere():
+    # `jupyter-book build -n` catches a citation of a missing key; this catches the opposite: an entry nobody cites.
+    keys = bibliography_keys(BIBLIOGRAPHY.read_text(encoding="utf-8"))
+    assert keys, "no entries found in book/references.bib"
+    uncited = sorted(set(keys) - cited_keys(book_prose()))
+    assert not uncited, f"book/references.bib entries cited by no page or chapter: {uncited}; cite them where the idea is used, or remove them"
+
+
+def test_the_citation_check_can_fail():
+    assert cited_keys(["as in {cite:p}`a2020, b2021` and {cite}`c`"]) == {"a2020", "b2021", "c"}
+    assert bibliography_keys("@article{x2020,\n title={T}}\n@inproceedings{ y2021 ,\n}") == ["x2020", "y2021"]

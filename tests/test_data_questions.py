@@ -131,3 +131,16 @@ def test_show_questions(qa):
     titles = [ax.get_title().replace("\n", " ") for ax in fig.axes if ax.images]
     assert len(titles) == 4 and titles[0] == f"Q: {qa.questions[0]} A: {ANSWERS[int(qa.answers[0])]}"
     plt.close(fig)
+
+
+def test_relation_questions_are_answered_by_elimination(qa):
+    # The shortcut the module docstring (and chapters 4 and 5) describe: two objects, and the answer is the
+    # shape the question does not name, so the relation word is never needed.
+    relation = QUESTION_TYPES.index("relation")
+    rows = [i for i in range(len(qa)) if int(qa.question_types[i]) == relation]
+    assert rows
+    for i in rows:
+        shapes = [o["shape"] for o in qa.objects.records(i)]
+        assert len(shapes) == 2 and qa.question_args[i]["shape"] in shapes
+        (other,) = [s for s in shapes if s != qa.question_args[i]["shape"]]
+        assert ANSWERS[int(qa.answers[i])] == other

@@ -193,6 +193,9 @@ def test_video_encoders_shapes_order_and_errors():
     gru = FrameGRUVideoEncoder(out_dim=16, image_size=16).eval()
     assert gru(video).shape == (2, 16) and gru.tokens(video).shape == (2, 4, 64)
     assert not torch.allclose(gru(video.flip(1)), gru(video), atol=1e-5)  # frame order matters
+    narrow = FrameGRUVideoEncoder(out_dim=16, image_size=16, channels=(4, 8, 12)).eval()  # a narrower frame CNN
+    assert narrow(video).shape == (2, 16)
+    assert [m.out_channels for m in narrow.frame_encoder.features if isinstance(m, torch.nn.Conv2d)] == [4, 8, 12]
     c3d = Conv3dVideoEncoder(out_dim=16).eval()
     assert c3d(video).shape == (2, 16) and c3d.feature_map(video).shape == (2, 64, 2, 2, 2)
     with pytest.raises(ValueError, match=r"expected video of shape \(B, T, 3, H, W\), got \(2, 4, 1, 16, 16\)"):

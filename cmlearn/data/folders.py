@@ -27,7 +27,7 @@ In Colab (with internet)::
 
     train, val, test = ds.split((0.8, 0.1, 0.1))   # all captions of an image stay together
 
-Used in the chapters' "try it on real data" sections (from chapter 1, 01_background, on).
+No chapter uses it yet: it is the path for a reader who wants to run a chapter's models on their own photos.
 """
 from __future__ import annotations
 

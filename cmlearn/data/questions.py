@@ -14,6 +14,11 @@ gives no more than chance within its type (about 30% overall), and the image alo
 tell which of its objects or attributes is being asked about. :func:`question_only_baseline`
 and :func:`scene_features` measure both shortcuts (see ``benchmarks/bench_question_baselines.py``).
 
+One shortcut remains by design: a relation question is asked about a scene of exactly two objects
+whose shapes differ, so its answer is also "the shape the question does not name" — answerable by
+elimination from the image and the question's shape, without reading the relation (chapter 4
+measures it). Colour, exists and count questions have no such shortcut.
+
 Used in chapter 4 (fusion) and the reasoning chapter; scenes as in chapter 1 (01_background).
 """
 from __future__ import annotations

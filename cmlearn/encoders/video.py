@@ -33,14 +33,16 @@ class FrameGRUVideoEncoder(nn.Module):
         hidden_dim: GRU hidden size.
         image_size: H = W of the frames (divisible by 8).
         in_channels: C of the frames.
+        channels: channels of the frame CNN's three conv blocks (see :class:`SmallCNN`).
 
     Shapes:
         video: (B, T, C, H, W) in [0, 1]  ->  f: (B, D); ``tokens``: (B, T, hidden_dim), one per frame.
     """
 
-    def __init__(self, out_dim: int = 128, frame_dim: int = 64, hidden_dim: int = 64, image_size: int = 32, in_channels: int = 3):
+    def __init__(self, out_dim: int = 128, frame_dim: int = 64, hidden_dim: int = 64, image_size: int = 32, in_channels: int = 3,
+                 channels: tuple[int, int, int] = (16, 32, 64)):
         super().__init__()
-        self.frame_encoder = SmallCNN(out_dim=frame_dim, image_size=image_size, in_channels=in_channels)
+        self.frame_encoder = SmallCNN(out_dim=frame_dim, channels=channels, image_size=image_size, in_channels=in_channels)
         self.rnn = nn.GRU(frame_dim, hidden_dim, batch_first=True)
         self.project = nn.Linear(hidden_dim, out_dim)
         self.in_channels = in_channels

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from cmlearn import distributed
 from cmlearn.align import DualEncoder, clip_loss
-from cmlearn.data.scenes import SceneDataset, make_scenes
+from cmlearn.data.scenes import RELATIONS, SceneDataset, make_scenes
 from cmlearn.data.text import CaptionCollator, CaptionTokenizer
 from cmlearn.device import select_device
 from cmlearn.encoders import GRUTextEncoder, SmallCNN
@@ -48,25 +48,54 @@ from cmlearn.train import fit, move_to_device
 
 @dataclass
 class SceneData:
-    """Training scenes, a test gallery with one scene per distinct caption, and the tokenizer."""
+    """Training scenes, a test gallery with one scene per distinct description, and the tokenizer."""
 
     train: SceneDataset
     gallery: SceneDataset
     tokenizer: CaptionTokenizer
 
 
+def scene_description(scenes: SceneDataset, i: int) -> tuple:
+    """What a caption of two-object scene ``i`` can tell apart: both objects' (colour, shape) and the relation.
+
+    The relation is read one way ("right of" and "below" are turned round), so *"a blue square right of a
+    red circle"* and *"a red circle left of a blue square"* have the same description. Chapter 1's rule
+    for its fair test gallery.
+    """
+    first = (int(scenes.objects.colour[i, 0]), int(scenes.objects.shape[i, 0]))
+    second = (int(scenes.objects.colour[i, 1]), int(scenes.objects.shape[i, 1]))
+    relation = RELATIONS[int(scenes.relation[i])]
+    inverse = {"right of": "left of", "below": "above"}
+    if relation in inverse:
+        first, second, relation = second, first, inverse[relation]
+    return first, relation, second
+
+
+def distinct_description_gallery(scenes: SceneDataset) -> SceneDataset:
+    """The first scene of each distinct :func:`scene_description`, in order: chapter 1's fair test gallery.
+
+    Deduplicating by caption string is not enough: paraphrases and the two readings of a relation give one
+    scene several captions, and a gallery with two scenes that fit a query equally well has no single right
+    answer for R@1.
+    """
+    keep, seen = [], set()
+    for i in range(len(scenes)):
+        key = scene_description(scenes, i)
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return scenes.subset(keep)
+
+
 def make_data(n_scenes: int, seed: int = 0) -> SceneData:
     """``n_scenes`` two-object scenes split 80/10/10 (the validation tenth is unused), as in chapter 1.
 
-    The gallery keeps the first test scene of each distinct (noise-free) caption, so that R@1 has one
-    right answer per query.
+    The gallery keeps one test scene per distinct description (:func:`distinct_description_gallery`),
+    so that R@1 has one right answer per query.
     """
     scenes = make_scenes(n=n_scenes, n_objects=2, image_size=32, seed=seed)
     train, _, test = scenes.split((0.8, 0.1, 0.1), seed=seed)
-    first_of_caption = {}
-    for i, caption in enumerate(test.clean_captions):
-        first_of_caption.setdefault(caption, i)
-    return SceneData(train, test.subset(sorted(first_of_caption.values())), CaptionTokenizer.fit(train.captions))
+    return SceneData(train, distinct_description_gallery(test), CaptionTokenizer.fit(train.captions))
 
 
 def replace_batch_norm(module: nn.Module, groups: int = 8) -> nn.Module:
