@@ -11,7 +11,7 @@ different (overlapping) set of seeds. Not part of CI: it is several executions o
 
     python benchmarks/claims_across_seeds.py                      # every chapter, the four runs
     python benchmarks/claims_across_seeds.py --chapters 03 04     # some chapters
-    python benchmarks/claims_across_seeds.py --runs seed=1 seed=0,threads=1 --jobs 2
+    CLAIMS_MACHINE_SLOTS=2 python benchmarks/claims_across_seeds.py --runs seed=1,threads=1 seed=2,threads=1 --jobs 2
     make claims                                                   # the same as the first line
 
 Executed notebooks are kept under ``_build/claims/`` (the failing cell's traceback is in them).
@@ -35,9 +35,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RUNS = ["seed=0", "seed=1", "seed=2", "seed=0,threads=1"]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# Executions at once on this machine, across every invocation of this script (a lock file per slot): more than this
-# oversubscribes the cores (each execution uses the threads of its run) and the memory (a kernel holds 1-2 GB).
-MACHINE_SLOTS = int(os.environ.get("CLAIMS_MACHINE_SLOTS", "2"))
+# Executions at once on this machine, across every invocation of this script (a lock file per slot). One by default:
+# a run with the default thread count uses every core, and two such runs on 2 cores made OpenMP's spinning threads
+# take 5-10 times the CPU of one run (measured). Raise it only for one-thread runs (e.g. 2 on 2 cores).
+MACHINE_SLOTS = int(os.environ.get("CLAIMS_MACHINE_SLOTS", "1"))
 SLOT_DIR = Path(os.environ.get("CLAIMS_SLOT_DIR", "/tmp/cmlearn-claims-slots"))
 
 
