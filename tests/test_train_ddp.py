@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from cmlearn.align import clip_loss
-from cmlearn.data.scenes import RELATIONS, make_scenes
+from cmlearn.data.scenes import RELATIONS, distinct_description_gallery, make_scenes, scene_description
 from cmlearn.data.text import CaptionCollator
 from cmlearn.encoders import SmallCNN
 from cmlearn.scripts import train_ddp
@@ -64,7 +64,7 @@ def test_replace_batch_norm_makes_the_encoder_independent_of_the_batch_split():
 
 def test_make_data_gallery_has_one_scene_per_description():
     data = train_ddp.make_data(300, seed=0)
-    descriptions = [train_ddp.scene_description(data.gallery, i) for i in range(len(data.gallery))]
+    descriptions = [scene_description(data.gallery, i) for i in range(len(data.gallery))]
     assert len(set(descriptions)) == len(data.gallery) > 0
     assert len(set(data.gallery.clean_captions)) == len(data.gallery)
     model = train_ddp.build_aligner(data.tokenizer.vocab_size, data.tokenizer.pad_id, embed_dim=8)
@@ -90,7 +90,7 @@ def test_scene_description_reads_the_relation_one_way():
     # Chapter 1's rule: "B right of A" is "A left of B", "B below A" is "A above B"; paraphrases do not matter.
     scenes = make_scenes(n=400, n_objects=2, image_size=32, seed=0)
     for i in range(len(scenes)):
-        (colour_a, shape_a), relation, (colour_b, shape_b) = train_ddp.scene_description(scenes, i)
+        (colour_a, shape_a), relation, (colour_b, shape_b) = scene_description(scenes, i)
         assert relation in ("left of", "above")
         stated = RELATIONS[int(scenes.relation[i])]
         first = (int(scenes.objects.colour[i, 0]), int(scenes.objects.shape[i, 0]))
@@ -99,8 +99,8 @@ def test_scene_description_reads_the_relation_one_way():
 
 def test_distinct_description_gallery_drops_scenes_whose_captions_differ_but_describe_the_same():
     scenes = make_scenes(n=3000, n_objects=2, image_size=32, seed=0)
-    gallery = train_ddp.distinct_description_gallery(scenes)
-    keys = [train_ddp.scene_description(scenes, i) for i in range(len(scenes))]
+    gallery = distinct_description_gallery(scenes)
+    keys = [scene_description(scenes, i) for i in range(len(scenes))]
     assert len(gallery) == len(set(keys))
     by_caption = len(set(scenes.clean_captions))
     assert by_caption > len(gallery), "paraphrases and turned-round relations give one description several captions"

@@ -355,3 +355,35 @@ def make_scenes(n: int = 6000, n_objects=2, image_size: int = 32, seed: int = 0,
     return SceneDataset(torch.from_numpy(images), served, clean, objects, relation,
                         torch.from_numpy(matched), torch.from_numpy(has_image),
                         torch.from_numpy(has_caption), torch.arange(n), config)
+
+
+def scene_description(scenes: SceneDataset, i: int) -> tuple:
+    """What a caption of two-object scene ``i`` can tell apart: both objects' (colour, shape) and the relation.
+
+    The relation is read one way ("right of" and "below" are turned round), so *"a blue square right of a
+    red circle"* and *"a red circle left of a blue square"* have the same description. Chapter 1's rule
+    for its fair test gallery.
+    """
+    first = (int(scenes.objects.colour[i, 0]), int(scenes.objects.shape[i, 0]))
+    second = (int(scenes.objects.colour[i, 1]), int(scenes.objects.shape[i, 1]))
+    relation = RELATIONS[int(scenes.relation[i])]
+    inverse = {"right of": "left of", "below": "above"}
+    if relation in inverse:
+        first, second, relation = second, first, inverse[relation]
+    return first, relation, second
+
+
+def distinct_description_gallery(scenes: SceneDataset) -> SceneDataset:
+    """The first scene of each distinct :func:`scene_description`, in order: chapter 1's fair test gallery.
+
+    Deduplicating by caption string is not enough: paraphrases and the two readings of a relation give one
+    scene several captions, and a gallery with two scenes that fit a query equally well has no single right
+    answer for R@1.
+    """
+    keep, seen = [], set()
+    for i in range(len(scenes)):
+        key = scene_description(scenes, i)
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return scenes.subset(keep)

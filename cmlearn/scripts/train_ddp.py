@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from cmlearn import distributed
 from cmlearn.align import DualEncoder, clip_loss
-from cmlearn.data.scenes import RELATIONS, SceneDataset, make_scenes
+from cmlearn.data.scenes import SceneDataset, distinct_description_gallery, make_scenes
 from cmlearn.data.text import CaptionCollator, CaptionTokenizer
 from cmlearn.device import select_device
 from cmlearn.encoders import GRUTextEncoder, SmallCNN
@@ -53,38 +53,6 @@ class SceneData:
     train: SceneDataset
     gallery: SceneDataset
     tokenizer: CaptionTokenizer
-
-
-def scene_description(scenes: SceneDataset, i: int) -> tuple:
-    """What a caption of two-object scene ``i`` can tell apart: both objects' (colour, shape) and the relation.
-
-    The relation is read one way ("right of" and "below" are turned round), so *"a blue square right of a
-    red circle"* and *"a red circle left of a blue square"* have the same description. Chapter 1's rule
-    for its fair test gallery.
-    """
-    first = (int(scenes.objects.colour[i, 0]), int(scenes.objects.shape[i, 0]))
-    second = (int(scenes.objects.colour[i, 1]), int(scenes.objects.shape[i, 1]))
-    relation = RELATIONS[int(scenes.relation[i])]
-    inverse = {"right of": "left of", "below": "above"}
-    if relation in inverse:
-        first, second, relation = second, first, inverse[relation]
-    return first, relation, second
-
-
-def distinct_description_gallery(scenes: SceneDataset) -> SceneDataset:
-    """The first scene of each distinct :func:`scene_description`, in order: chapter 1's fair test gallery.
-
-    Deduplicating by caption string is not enough: paraphrases and the two readings of a relation give one
-    scene several captions, and a gallery with two scenes that fit a query equally well has no single right
-    answer for R@1.
-    """
-    keep, seen = [], set()
-    for i in range(len(scenes)):
-        key = scene_description(scenes, i)
-        if key not in seen:
-            seen.add(key)
-            keep.append(i)
-    return scenes.subset(keep)
 
 
 def make_data(n_scenes: int, seed: int = 0) -> SceneData:
