@@ -151,10 +151,9 @@ def main(argv: list[str] | None = None) -> int:
 
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if args.chapters:
-        wanted = [c for c in args.chapters]
-        notebooks = [nb for nb in notebooks if any(nb.stem == c or nb.stem.startswith(c) for c in wanted)]
+        notebooks = [nb for nb in notebooks if any(nb.stem.startswith(c) for c in args.chapters)]
         if not notebooks:
-            parser.error(f"no chapter matches {wanted}; chapters are named like 03_alignment")
+            parser.error(f"no chapter matches {args.chapters}; chapters are named like 03_alignment")
     jobs = [(nb, run) for nb in notebooks for run in args.runs]
     print(f"{len(jobs)} executions ({len(notebooks)} chapters × {len(args.runs)} runs), {args.jobs} at a time", flush=True)
 

@@ -242,8 +242,6 @@ def compare(table: pd.DataFrame, a: str, b: str, metric: str | None = None, high
     metric_name = str(_select(table, metric)["metric"].iloc[0])
     if len(d) >= 2:
         ci = mean_confidence_interval(d, level)
-        if ci["std"] == 0:  # identical differences on every seed: the interval is the point itself
-            ci["low"] = ci["high"] = ci["mean"]
         low, high = ci["low"], ci["high"]
     else:
         low = high = math.nan
