@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
 from torch import nn  # noqa: E402
 
-from cmlearn.data.questions import ANSWERS, make_questions, question_only_baseline, scene_features  # noqa: E402
+from cmlearn.data.questions import QUESTION_ANSWERS, make_questions, question_only_baseline, scene_features  # noqa: E402
 
 
 def question_one_hot(train, test):
@@ -43,7 +43,7 @@ def pixel_cnn_accuracy(train, test, epochs: int, seed: int = 0) -> float:
     model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                          nn.Flatten(), nn.Linear(64, len(ANSWERS)))
+                          nn.Flatten(), nn.Linear(64, len(QUESTION_ANSWERS)))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     x, y = train.images, train.answers
     for _ in range(epochs):

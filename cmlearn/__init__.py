@@ -1,47 +1,71 @@
 """cmlearn: the companion package of the book *Cross-modal learning, as a book you can run*.
 
-Each module holds one concept of the book (the article's section in brackets):
+``import cmlearn as cm`` gives the book's vocabulary: every name a chapter uses is here (``cm.make_scenes``,
+``cm.DualEncoder``, ``cm.fit``, ``cm.retrieval_report``, ...). Each module holds one concept of the book
+(the article's section in brackets), and imports flow one way, from data to models to training and metrics:
 
-- :mod:`cmlearn.device` — CPU or GPU, and mixed precision
-- :mod:`cmlearn.seed` — one seeding call
-- :mod:`cmlearn.data` — datasets the book generates itself (scenes, questions, audio, video),
-  loaders for real image–caption folders, and the caption tokenizer (:mod:`cmlearn.data.text`)
+- :mod:`cmlearn.runtime` — device and precision, seeding, ``glue``, time taken (every chapter's first cell)
+- :mod:`cmlearn.data` — datasets the book generates itself (scenes, questions, audio, video, digit
+  sequences), real image–caption folders, and the caption tokenizer (:mod:`cmlearn.data.text`)
+- :mod:`cmlearn.batch` — the batch contract: modality keys, modality masks and modality dropout
+- :mod:`cmlearn.layers` — attention, positional encodings, pooling
 - :mod:`cmlearn.encoders` — feature extractors per modality, f(x) and g(s) (§3.2.1)
-- :mod:`cmlearn.shared` and :mod:`cmlearn.align` — the shared space h and contrastive alignment (§3.2.2)
+- :mod:`cmlearn.shared` — projection heads and the shared space h (§3.2.2)
+- :mod:`cmlearn.contrastive` — the CLIP loss and its per-pair terms, SigLIP, hard negatives (§2.2, §3.2.2)
+- :mod:`cmlearn.dual_encoder` — the two-tower aligner of chapters 1 and 3
 - :mod:`cmlearn.fusion` — z = Σ α_i h_i and the other fusions (§3.2.3)
 - :mod:`cmlearn.heads` — task heads, y = Linear(z; W_y) + b_y (§3.2.4)
 - :mod:`cmlearn.model` — the four parts composed (§3.1)
-- :mod:`cmlearn.losses` — CLIP, SigLIP, image–text matching, VAE losses
-- :mod:`cmlearn.binding` — more modalities in one space, bound to an anchor modality; modality dropout (§5.1)
-- :mod:`cmlearn.generative` — cross-modal VAE and conditional GAN (§5.2.1);
-  :mod:`cmlearn.noisy_pairs` — training on partly wrong pairs (§5.2.1)
-- :mod:`cmlearn.data.audio_sequences` — spoken-digit sequences with questions about positions (§5.2.2)
-- :mod:`cmlearn.train` — the training loop; :mod:`cmlearn.checkpoint` — atomic checkpoints and resume;
-  :mod:`cmlearn.distributed` — the same training under ``torchrun`` with gathered negatives;
-  :mod:`cmlearn.scripts.train_ddp` — the entry point ``torchrun`` starts (appendix, scaling)
-- :mod:`cmlearn.metrics` — retrieval and classification metrics (§6.3)
+- :mod:`cmlearn.anchored` — more modalities in one space, bound to an anchor modality (§5.1)
+- :mod:`cmlearn.noisy_pairs` — training on partly wrong pairs; :mod:`cmlearn.generative` — cross-modal VAE
+  and conditional GAN (§5.2.1)
+- :mod:`cmlearn.train` — the training loop, atomic checkpoints and resume, training under ``torchrun``
+- :mod:`cmlearn.metrics` — classification, retrieval (by instance and by class), chance levels, robustness,
+  intervals (§6.3); :mod:`cmlearn.experiment` — an experiment over seeds and the claims it supports
 - :mod:`cmlearn.plot` — figures
 """
 
-from cmlearn.align import DualEncoder, ProjectionHead, clip_loss
-from cmlearn.binding import BindingSpace
-from cmlearn.checkpoint import CheckpointError, load_weights
-from cmlearn.device import select_device
+from cmlearn import experiment
+from cmlearn.anchored import AnchoredSpace
+from cmlearn.batch import modality_dropout_mask, predict
+from cmlearn.contrastive import MAX_LOGIT_SCALE, ClipLoss, clip_loss, pair_losses
+from cmlearn.data.audio import DIGIT_WORDS, log_mel_spectrogram, make_audio_digits
+from cmlearn.data.audio_sequences import ORDINALS, SEQUENCE_ANSWERS, make_digit_sequences, order_blind_ceiling
+from cmlearn.data.common import add_pixel_noise
+from cmlearn.data.questions import QUESTION_ANSWERS, QUESTION_TYPES, make_questions, question_only_baseline
+from cmlearn.data.scene_text import INVERSE_RELATION, RELATIONS, SHAPES, captions, corrupt
+from cmlearn.data.scenes import (
+    COLOURS,
+    DEFAULT_SHAPES,
+    default_holdout,
+    distinct_description_gallery,
+    make_scenes,
+    scene_description,
+)
+from cmlearn.data.show import show_audio, show_video
+from cmlearn.data.text import CaptionCollator, CaptionTokenizer
+from cmlearn.data.video import MOTIONS, make_motion_clips
+from cmlearn.dual_encoder import DualEncoder
 from cmlearn.encoders import (
-    Conv3dVideoEncoder,
+    BagOfWordsTextEncoder,
     FrameGRUVideoEncoder,
+    FrameMeanVideoEncoder,
     GRUTextEncoder,
+    PrecomputedFeatures,
     RNNTextEncoder,
     SmallCNN,
     SpectrogramEncoder,
     TorchvisionImageEncoder,
     TransformerTextEncoder,
     WaveformEncoder,
+    conv2d_by_hand,
     freeze_,
+    rnn_by_hand,
 )
 from cmlearn.fusion import (
     ConcatFusion,
     CrossModalAttention,
+    FiLM,
     FiLMFusion,
     GatedFusion,
     LateFusion,
@@ -51,24 +75,82 @@ from cmlearn.fusion import (
     TensorFusion,
     WeightedSumFusion,
 )
-from cmlearn.generative import ConditionalGAN, CrossModalVAE, product_of_experts
+from cmlearn.generative import ConditionalGAN, CrossModalVAE
 from cmlearn.heads import LinearHead, MatchingHead, MLPHead
-from cmlearn.losses import ClipLoss, SigLipLoss, gaussian_kl, itm_loss, siglip_loss, vae_loss
-from cmlearn.metrics import classification_report, retrieval_report, robustness_auc, robustness_curve
+from cmlearn.layers import attention, positional_encoding_1d
+from cmlearn.metrics import (
+    bootstrap_interval,
+    chance_class_recall,
+    chance_recall_at_k,
+    class_retrieval_report,
+    classification_report,
+    confusion_matrix,
+    correct_item_ranks,
+    difference_interval,
+    mean_average_precision,
+    mean_confidence_interval,
+    per_class_report,
+    recall_at_k,
+    retrieval_report,
+    robustness_curve,
+    seed_summary,
+)
 from cmlearn.model import FourPartModel, build_model
-from cmlearn.seed import seed_everything
-from cmlearn.shared import AttentionPooling, SharedSpace
+from cmlearn.noisy_pairs import clean_pair_probability, filter_pairs_against_shuffled, trimmed_clip_loss
+from cmlearn.plot import (
+    confusion_heatmap,
+    image_grid,
+    retrieval_grid,
+    robustness_curves,
+    seed_intervals,
+    similarity_heatmap,
+    training_curves,
+)
+from cmlearn.runtime import Precision, Stopwatch, cpu_seconds, glue, seed_everything, select_device
+from cmlearn.shared import SharedSpace
 from cmlearn.train import fit
 
 __version__ = "0.1.0"
 
+# The pretrained towers import transformers/torchvision weights on first use (PEP 562): ``import cmlearn`` stays fast.
+_PRETRAINED = ("HFTextEncoder", "install_offline_image_weights")
+
+
+def __getattr__(name: str):
+    if name in _PRETRAINED:
+        from cmlearn.encoders import pretrained
+
+        return getattr(pretrained, name)
+    raise AttributeError(f"module 'cmlearn' has no attribute {name!r}")
+
+
 __all__ = [
-    "AttentionPooling", "BindingSpace", "CheckpointError", "ClipLoss", "classification_report", "load_weights", "retrieval_report",
-    "robustness_auc", "robustness_curve", "ConcatFusion", "ConditionalGAN", "Conv3dVideoEncoder", "CrossModalAttention",
-    "CrossModalVAE", "DualEncoder", "FiLMFusion", "FourPartModel", "FrameGRUVideoEncoder", "GRUTextEncoder",
-    "GatedFusion", "LateFusion", "LinearHead", "LowRankFusion", "MLPHead", "MatchingHead", "MetaSpaceFusion",
-    "MultimodalSelfAttention", "ProjectionHead", "RNNTextEncoder", "SharedSpace", "SigLipLoss", "SmallCNN",
-    "SpectrogramEncoder", "TensorFusion", "TorchvisionImageEncoder", "TransformerTextEncoder", "WaveformEncoder",
-    "WeightedSumFusion", "build_model", "clip_loss", "fit", "freeze_", "gaussian_kl", "itm_loss", "product_of_experts",
-    "seed_everything", "select_device", "siglip_loss", "vae_loss", "__version__",
+    # running a chapter
+    "Precision", "Stopwatch", "cpu_seconds", "glue", "seed_everything", "select_device", "experiment",
+    # data
+    "COLOURS", "DEFAULT_SHAPES", "DIGIT_WORDS", "INVERSE_RELATION", "MOTIONS", "ORDINALS", "QUESTION_ANSWERS",
+    "QUESTION_TYPES", "RELATIONS", "SEQUENCE_ANSWERS", "SHAPES", "CaptionCollator", "CaptionTokenizer", "captions",
+    "corrupt", "default_holdout", "distinct_description_gallery", "log_mel_spectrogram", "make_audio_digits",
+    "make_digit_sequences", "make_motion_clips", "make_questions", "make_scenes", "order_blind_ceiling",
+    "question_only_baseline", "scene_description", "show_audio", "show_video", "add_pixel_noise",
+    # extractors, f(x) and g(s)
+    "BagOfWordsTextEncoder", "FrameGRUVideoEncoder", "FrameMeanVideoEncoder", "GRUTextEncoder", "HFTextEncoder",
+    "PrecomputedFeatures", "RNNTextEncoder", "SmallCNN", "SpectrogramEncoder", "TorchvisionImageEncoder",
+    "TransformerTextEncoder", "WaveformEncoder", "conv2d_by_hand", "freeze_", "install_offline_image_weights",
+    "rnn_by_hand",
+    # shared space and alignment
+    "MAX_LOGIT_SCALE", "ClipLoss", "DualEncoder", "SharedSpace", "clip_loss", "pair_losses",
+    # fusion, heads, the four-part model
+    "ConcatFusion", "CrossModalAttention", "FiLM", "FiLMFusion", "GatedFusion", "LateFusion", "LowRankFusion",
+    "MetaSpaceFusion", "MultimodalSelfAttention", "TensorFusion", "WeightedSumFusion", "attention",
+    "positional_encoding_1d", "LinearHead", "MLPHead", "MatchingHead", "FourPartModel", "build_model",
+    # more modalities, weak pairs, generation
+    "AnchoredSpace", "modality_dropout_mask", "clean_pair_probability", "filter_pairs_against_shuffled",
+    "trimmed_clip_loss", "ConditionalGAN", "CrossModalVAE",
+    # training, metrics, figures
+    "fit", "predict", "bootstrap_interval", "chance_class_recall", "chance_recall_at_k", "class_retrieval_report",
+    "classification_report", "confusion_matrix", "correct_item_ranks", "difference_interval",
+    "mean_average_precision", "mean_confidence_interval", "per_class_report", "recall_at_k", "retrieval_report",
+    "robustness_curve", "seed_summary", "confusion_heatmap", "image_grid", "retrieval_grid", "robustness_curves",
+    "seed_intervals", "similarity_heatmap", "training_curves",
 ]

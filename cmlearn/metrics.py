@@ -12,7 +12,8 @@ Used from chapter 1 (``01_background``) on, and in ``10_evaluation``.
   mAP, the mean over queries of the average precision (= 1 / rank when each query has one correct item).
   The results equal torchmetrics' ``RetrievalRecall`` and ``RetrievalMAP`` on the same scores made
   positive (checked in ``tests/test_metrics.py``): torchmetrics 1.9 counts a score <= 0 as never retrieved,
-  while a cosine similarity can be negative and still rank first.
+  while a cosine similarity can be negative and still rank first. Scored *by class*
+  (:func:`class_retrieval_report`, chapter 7), every item with the query's label counts as correct.
 - **Robustness** (:func:`robustness_curve`, :func:`robustness_auc`): a metric measured at increasing noise
   levels or missing-modality rates, summarised by the area under that curve divided by the range of
   levels, the "relative robustness" of MultiBench (Liang et al. 2021): the mean height of the curve.
@@ -22,6 +23,7 @@ torchmetrics takes seconds to import, so only the functions that use it import i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import pandas as pd
@@ -107,6 +109,49 @@ def mean_average_precision(similarity: torch.Tensor, relevant: torch.Tensor | No
 def chance_recall_at_k(n_items: int, k: int) -> float:
     """recall@K of a random ranking over ``n_items``: k / n."""
     return min(k, n_items) / n_items
+
+
+def same_class(similarity: torch.Tensor, query_labels: torch.Tensor, item_labels: torch.Tensor) -> torch.Tensor:
+    """(Q, N) bool: does gallery item j have query i's label? Checks the shapes against ``similarity`` (Q, N)."""
+    if similarity.ndim != 2:
+        raise ValueError(f"expected a (Q, N) similarity matrix, got {tuple(similarity.shape)}")
+    q, n = similarity.shape
+    if tuple(query_labels.shape) != (q,) or tuple(item_labels.shape) != (n,):
+        raise ValueError(f"expected query_labels ({q},) and item_labels ({n},) for a ({q}, {n}) similarity, "
+                         f"got {tuple(query_labels.shape)} and {tuple(item_labels.shape)}")
+    return query_labels.view(-1, 1) == item_labels.view(1, -1)  # (Q, N) bool
+
+
+def class_retrieval_report(similarity: torch.Tensor, query_labels: torch.Tensor, item_labels: torch.Tensor,
+                           ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """Retrieval where every gallery item with the query's label is a correct answer.
+
+    R@K is the fraction of queries with at least one correct item among their K most similar;
+    mAP is :func:`cmlearn.metrics.mean_average_precision` with ``relevant`` = same label.
+
+    Args:
+        similarity: (Q, N) scores, row = query, column = gallery item.
+        query_labels: (Q,) class of each query; item_labels: (N,) class of each item.
+        ks: the K of R@K.
+
+    Returns:
+        ``{"R@1": ..., "R@5": ..., "mAP": ...}``.
+    """
+    relevant = same_class(similarity, query_labels, item_labels)
+    top = similarity.topk(min(max(ks), similarity.shape[1]), dim=1).indices  # (Q, K)
+    hits = relevant.gather(1, top)  # (Q, K): is the k-th retrieved item correct?
+    report = {f"R@{k}": float(hits[:, :k].any(dim=1).float().mean()) for k in ks}
+    report["mAP"] = mean_average_precision(similarity, relevant)
+    return report
+
+
+def chance_class_recall(query_labels: torch.Tensor, item_labels: torch.Tensor, k: int = 1) -> float:
+    """Expected R@K of a random ranking: mean over queries of 1 - C(N - r, K) / C(N, K), r = correct items."""
+    n = item_labels.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in 1..{n} (the gallery size), got {k}")
+    correct = (query_labels.view(-1, 1) == item_labels.view(1, -1)).sum(dim=1).tolist()  # r per query
+    return sum(1 - math.comb(n - r, k) / math.comb(n, k) for r in correct) / len(correct)
 
 
 def _class_labels(preds: torch.Tensor, target: torch.Tensor, num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor, int]:

@@ -10,7 +10,7 @@ Used in chapter 4 (``04_fusion``) and chapter 5 (``05_multimodal_knowledge``).
     \\;\\to\\; y = \\operatorname{Linear}(z; W_y) + b_y
 
 A batch is the flat dict the data loaders make; each modality reads its inputs from it by
-name (:data:`MODALITY_INPUTS`): ``image`` (B, C, H, W); ``input_ids`` and ``attention_mask``
+name (:data:`cmlearn.batch.MODALITY_INPUTS`): ``image`` (B, C, H, W); ``input_ids`` and ``attention_mask``
 (B, T) for ``text``; ``audio`` (B, N); ``video`` (B, T, C, H, W). Build a model by hand with
 :class:`FourPartModel`, or from names with :func:`build_model`::
 
@@ -28,32 +28,9 @@ from torch import nn
 
 from cmlearn import encoders
 from cmlearn import fusion as fusions
+from cmlearn.batch import MODALITY_INPUTS, check_modalities, modality_inputs
 from cmlearn.heads import LinearHead, MatchingHead, MLPHead
 from cmlearn.shared import SharedSpace
-
-MODALITY_INPUTS: dict[str, tuple[str, ...]] = {
-    "image": ("image",),
-    "text": ("input_ids", "attention_mask"),
-    "audio": ("audio",),
-    "video": ("video",),
-}
-
-
-def check_modalities(names) -> None:
-    """Raise a ValueError naming every modality of ``names`` that is not a key of MODALITY_INPUTS."""
-    unknown = [m for m in names if m not in MODALITY_INPUTS]
-    if unknown:
-        raise ValueError(f"unknown modality {unknown}; expected names from {list(MODALITY_INPUTS)}")
-
-
-def modality_inputs(batch: dict, modality: str) -> list[torch.Tensor]:
-    """The tensors of ``batch`` that ``modality``'s extractor reads, in order (keys from MODALITY_INPUTS)."""
-    keys = MODALITY_INPUTS[modality]
-    missing = [k for k in keys if k not in batch]
-    if missing:
-        raise KeyError(f"batch is missing {missing} for modality {modality!r}: expected keys {list(keys)}, got {sorted(batch)}")
-    return [batch[k] for k in keys]
-
 
 @dataclass
 class FourPartOutput:

@@ -3,14 +3,14 @@
 Used in chapter 8 (``08_weak_pairs_and_generation``).
 
 Scraped image–caption pairs are partly *mismatched*: the caption belongs to another picture. The
-contrastive loss (:func:`cmlearn.align.clip_loss`) treats every pair as true, so it pulls wrong pairs
+contrastive loss (:func:`cmlearn.contrastive.clip_loss`) treats every pair as true, so it pulls wrong pairs
 together. Two remedies from the noisy-label literature, adapted to pairs:
 
 * **small-loss trimming** (co-teaching, Han et al. 2018): inside each batch, average only the
   ``keep_fraction`` of pairs with the smallest loss (:func:`trimmed_clip_loss`); a network fits
   clean pairs before it memorises wrong ones, so wrong pairs tend to have the larger losses early on.
 * **divide by a mixture on the losses** (DivideMix, Li et al. 2020; NCR, Huang et al. 2021): score
-  every training pair with a warm-up model (:func:`pair_losses` over the whole training set), fit a
+  every training pair with a warm-up model (:func:`cmlearn.contrastive.pair_losses` over the whole training set), fit a
   two-component 1-D Gaussian mixture to the losses (:func:`two_component_gmm`), and keep the pairs
   that the low-loss component explains (:func:`clean_pair_probability`).
 
@@ -21,7 +21,7 @@ The per-pair loss is the symmetric InfoNCE of pair i with S = exp(logit_scale)·
     \\ell_i = \\tfrac12\\Big[-\\log \\frac{e^{S_{ii}}}{\\sum_j e^{S_{ij}}}
               - \\log \\frac{e^{S_{ii}}}{\\sum_j e^{S_{ji}}}\\Big],
 
-whose mean over i is :func:`cmlearn.align.clip_loss`.
+whose mean over i is :func:`cmlearn.contrastive.clip_loss`.
 """
 
 from __future__ import annotations
@@ -30,33 +30,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from cmlearn.align import MAX_LOGIT_SCALE
-
-
-def _check_pairs(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor) -> None:
-    if image_embeddings.ndim != 2 or image_embeddings.shape != text_embeddings.shape:
-        raise ValueError(
-            "expected image and text embeddings of one shape (B, D), paired row by row; "
-            f"got image {tuple(image_embeddings.shape)} and text {tuple(text_embeddings.shape)}"
-        )
-
-
-def pair_losses(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, logit_scale: torch.Tensor | float) -> torch.Tensor:
-    """ℓ_i of every pair (see the module docstring): (B,), whose mean is ``clip_loss(...).loss``.
-
-    Args:
-        image_embeddings, text_embeddings: (B, D), L2-normalised, row i of each is pair i.
-        logit_scale: log(1/τ), a scalar (clamped like :func:`cmlearn.align.clip_loss`).
-    """
-    _check_pairs(image_embeddings, text_embeddings)
-    scale = torch.as_tensor(logit_scale, dtype=image_embeddings.dtype, device=image_embeddings.device).clamp(max=MAX_LOGIT_SCALE).exp()
-    logits = scale * image_embeddings @ text_embeddings.T  # (B, B): S_ij, image i vs text j
-    labels = torch.arange(logits.shape[0], device=logits.device)
-    image_to_text = F.cross_entropy(logits, labels, reduction="none")  # (B,)
-    text_to_image = F.cross_entropy(logits.T, labels, reduction="none")  # (B,)
-    return (image_to_text + text_to_image) / 2
+from cmlearn.contrastive import check_pairs, pair_losses
 
 
 def trimmed_clip_loss(
@@ -174,7 +149,7 @@ def filter_pairs_against_shuffled(
     """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    _check_pairs(image_embeddings, text_embeddings)
+    check_pairs(image_embeddings, text_embeddings)
     n = image_embeddings.shape[0]
     if n < 2:
         raise ValueError(f"expected at least 2 pairs to shuffle, got {n}")

@@ -1,9 +1,10 @@
 """The shared representation space, h = MLP(f, g) or Attention(f, g) (article §3.1 part 2, §3.2.2).
 
-Used in chapter 3 (``03_alignment``) and chapter 4 (``04_fusion``). Each modality's extractor
+Used in chapter 3 (``03_alignment``), chapter 4 (``04_fusion``) and chapter 6 (``06_framework``); the
+two-tower :class:`cmlearn.DualEncoder` and the anchored space of chapter 7 use :class:`ProjectionHead`. Each modality's extractor
 feature is mapped by its own projection into one D-dimensional space:
 
-* a vector feature f (B, F) by an MLP projection head, h = MLP(f) (``cmlearn.align.ProjectionHead``),
+* a vector feature f (B, F) by an MLP projection head, h = MLP(f) (:class:`ProjectionHead`),
   then L2-normalised, h / ‖h‖, so that similarity is a dot product;
 * a token sequence (B, T, F) or a feature map (B, F, H, W) by a per-token linear map into D,
   kept as tokens for token-level fusion, or pooled by attention with a learned query,
@@ -16,33 +17,35 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmlearn.align import ProjectionHead
-from cmlearn.fusion.attention import MultiHeadAttention, ToTokens
+from cmlearn.layers import AttentionPooling, ToTokens
 
 POOLINGS = (None, "attention", "mean")
 
 
-class AttentionPooling(nn.Module):
-    """h = Attention(q, X, X): one learned query q reads a token sequence.
+class ProjectionHead(nn.Module):
+    """h = MLP(f): a two-layer perceptron into the shared space (or one linear layer).
+
+    Args:
+        in_dim: size of the extractor feature f.
+        out_dim: size D of the shared space.
+        hidden_dim: hidden width; ``None`` for a single linear map.
 
     Shapes:
-        tokens (B, T, D), token_mask (B, T) bool (True = real)  ->  h (B, D);
-        ``last_weights``: (B, heads, 1, T).
+        f: (B, in_dim)  ->  h: (B, D), not normalised (normalise with ``F.normalize``).
     """
 
-    def __init__(self, dim: int, num_heads: int = 1):
+    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int | None = 256):
         super().__init__()
-        self.query = nn.Parameter(torch.randn(1, 1, dim) * dim**-0.5)
-        self.norm = nn.LayerNorm(dim)
-        self.attn = MultiHeadAttention(dim, num_heads)
-        self.last_weights: torch.Tensor | None = None
+        if hidden_dim is None:
+            self.mlp = nn.Linear(in_dim, out_dim)
+        else:
+            self.mlp = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, out_dim))
+        self.in_dim, self.out_dim = in_dim, out_dim
 
-    def forward(self, tokens: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
-        if tokens.ndim != 3:
-            raise ValueError(f"expected tokens of shape (B, T, D), got {tuple(tokens.shape)}")
-        pooled, weights = self.attn(self.query.expand(tokens.shape[0], -1, -1), self.norm(tokens), token_mask)
-        self.last_weights = weights.detach()
-        return pooled[:, 0]  # (B, D)
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if features.ndim != 2 or features.shape[1] != self.in_dim:
+            raise ValueError(f"expected features of shape (B, {self.in_dim}), got {tuple(features.shape)}")
+        return self.mlp(features)
 
 
 class SharedSpace(nn.Module):
@@ -56,7 +59,7 @@ class SharedSpace(nn.Module):
         pooling: for token modalities, ``None`` keeps tokens (for token-level fusion),
             ``"attention"`` or ``"mean"`` pools them to (B, D).
         normalize: L2-normalise every (B, D) embedding.
-        positional: positions added to map cells before pooling (see ``cmlearn.fusion.ToTokens``).
+        positional: positions added to map cells before pooling (see :class:`cmlearn.layers.ToTokens`).
 
     Shapes:
         features[m]: (B, F_m) -> (B, D); (B, T, F_m) -> (B, T, D) or (B, D);

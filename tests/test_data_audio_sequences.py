@@ -8,7 +8,7 @@ import torch
 
 from cmlearn.data.audio import DIGIT_WORDS, synthesize_digit_sounds
 from cmlearn.data.audio_sequences import (
-    ANSWERS,
+    SEQUENCE_ANSWERS,
     ORDINALS,
     QUESTION_KINDS,
     DigitSequences,
@@ -62,12 +62,12 @@ def test_answers_follow_the_questions(mixed):
             assert word in q.split() and a == (max(digits) if asked else min(digits))
         else:
             assert DIGIT_WORDS[asked] in q.split()
-            assert ANSWERS[a] == ("yes" if asked in digits else "no")
+            assert SEQUENCE_ANSWERS[a] == ("yes" if asked in digits else "no")
 
 
 def test_presence_answers_are_balanced():
     data = make_digit_sequences(2000, "presence", seed=1)
-    yes = (data.answers == ANSWERS.index("yes")).float().mean()
+    yes = (data.answers == SEQUENCE_ANSWERS.index("yes")).float().mean()
     assert 0.45 < yes < 0.55
 
 

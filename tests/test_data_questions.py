@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cmlearn.data.questions import ANSWERS, NUMBER_ANSWERS, QUESTION_TYPES, make_questions, question_only_baseline, scene_features
+from cmlearn.data.questions import QUESTION_ANSWERS, NUMBER_ANSWERS, QUESTION_TYPES, make_questions, question_only_baseline, scene_features
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_shapes_and_item(qa):
     assert qa.images.shape == (6000, 3, 32, 32) and qa.answers.shape == (6000,)
     item = qa[3]
     assert set(item) >= {"image", "question", "answer", "question_type", "index"}
-    assert item["question"].endswith("?") and 0 <= item["answer"] < len(ANSWERS)
+    assert item["question"].endswith("?") and 0 <= item["answer"] < len(QUESTION_ANSWERS)
     assert set(qa.question_types.tolist()) == set(range(len(QUESTION_TYPES)))
 
 
@@ -50,7 +50,7 @@ def test_every_answer_is_true_for_its_scene(qa):
     for i in range(0, len(qa), 3):
         qtype = QUESTION_TYPES[int(qa.question_types[i])]
         expected = answer_from_records(qa.objects.records(i), qtype, qa.question_args[i])
-        assert ANSWERS[int(qa.answers[i])] == expected, (qa.questions[i], qa.objects.records(i))
+        assert QUESTION_ANSWERS[int(qa.answers[i])] == expected, (qa.questions[i], qa.objects.records(i))
 
 
 def test_answers_balanced_within_each_question(qa):
@@ -60,7 +60,7 @@ def test_answers_balanced_within_each_question(qa):
         by_question.setdefault(q, Counter())[a] += 1
     shares = [c.most_common(1)[0][1] / sum(c.values()) for c in by_question.values() if sum(c.values()) >= 60]
     assert len(shares) > 20 and max(shares) < 0.65
-    yes_no = Counter(ANSWERS[a] for a, t in zip(qa.answers.tolist(), qa.question_types.tolist(), strict=True)
+    yes_no = Counter(QUESTION_ANSWERS[a] for a, t in zip(qa.answers.tolist(), qa.question_types.tolist(), strict=True)
                      if QUESTION_TYPES[t] == "exists")
     assert abs(yes_no["yes"] / (yes_no["yes"] + yes_no["no"]) - 0.5) < 0.04
 
@@ -103,7 +103,7 @@ def test_split_is_disjoint_and_leak_free(qa):
 def test_question_type_subset_and_describe():
     ds = make_questions(n=300, seed=2, question_types=("count",), paraphrases=False)
     assert set(ds.questions) <= {f"how many {s}s are there?" for s in ("circle", "square", "triangle", "star")}
-    assert {ANSWERS[a] for a in ds.answers.tolist()} == set(NUMBER_ANSWERS)
+    assert {QUESTION_ANSWERS[a] for a in ds.answers.tolist()} == set(NUMBER_ANSWERS)
     text = ds.describe()
     assert "300 (image, question, answer) samples" in text and "count" in text
     assert "QuestionDataset(n=300" in repr(ds)
@@ -129,7 +129,7 @@ def test_show_questions(qa):
     from cmlearn.data.show import show_samples
     fig = show_samples(qa, n=4)
     titles = [ax.get_title().replace("\n", " ") for ax in fig.axes if ax.images]
-    assert len(titles) == 4 and titles[0] == f"Q: {qa.questions[0]} A: {ANSWERS[int(qa.answers[0])]}"
+    assert len(titles) == 4 and titles[0] == f"Q: {qa.questions[0]} A: {QUESTION_ANSWERS[int(qa.answers[0])]}"
     plt.close(fig)
 
 
@@ -143,4 +143,4 @@ def test_relation_questions_are_answered_by_elimination(qa):
         shapes = [o["shape"] for o in qa.objects.records(i)]
         assert len(shapes) == 2 and qa.question_args[i]["shape"] in shapes
         (other,) = [s for s in shapes if s != qa.question_args[i]["shape"]]
-        assert ANSWERS[int(qa.answers[i])] == other
+        assert QUESTION_ANSWERS[int(qa.answers[i])] == other

@@ -42,3 +42,21 @@ def test_seed_everything_repeats_every_generator():
     assert first == second
     with pytest.raises(ValueError, match="non-negative int"):
         seed_everything(-1)
+
+
+def test_stopwatch_counts_wall_and_cpu_time():
+    import time
+
+    from cmlearn.runtime import Stopwatch, cpu_seconds
+
+    clock = Stopwatch()
+    before = cpu_seconds()
+    total = 0
+    while cpu_seconds() - before < 0.05:  # burn a little CPU
+        total += 1
+    time.sleep(0.05)
+    assert clock.wall >= 0.1 - 1e-3 and clock.cpu >= 0.05 - 1e-3
+    assert clock.cpu <= clock.wall * 64  # CPU time over all threads is bounded by the cores
+    assert str(clock).endswith("CPU-seconds)") and " s (" in str(clock)
+    clock.restart()
+    assert clock.wall < 0.05

@@ -8,9 +8,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from cmlearn.encoders import (
+    BagOfWordsTextEncoder,
     Conv3dVideoEncoder,
     FrameGRUVideoEncoder,
+    FrameMeanVideoEncoder,
     GRUTextEncoder,
+    PrecomputedFeatures,
     RNNTextEncoder,
     SmallCNN,
     SpectrogramEncoder,
@@ -200,3 +203,47 @@ def test_video_encoders_shapes_order_and_errors():
     assert c3d(video).shape == (2, 16) and c3d.feature_map(video).shape == (2, 64, 2, 2, 2)
     with pytest.raises(ValueError, match=r"expected video of shape \(B, T, 3, H, W\), got \(2, 4, 1, 16, 16\)"):
         c3d(torch.rand(2, 4, 1, 16, 16))
+
+
+# ----------------------------------------------------------------------------- bag of words, frame mean, precomputed
+
+
+def test_bag_of_words_encoder_averages_the_real_words_and_ignores_their_order():
+    torch.manual_seed(0)
+    encoder = BagOfWordsTextEncoder(vocab_size=10, out_dim=5, embed_dim=4, pad_id=0)
+    ids = torch.tensor([[3, 4, 7, 0], [7, 3, 4, 0]])  # the same words in another order, one padding token
+    mask = (ids != 0).long()
+    g = encoder(ids, mask)
+    assert g.shape == (2, 5)
+    torch.testing.assert_close(g[0], g[1])
+    by_hand = encoder.project(encoder.embedding.weight[[3, 4, 7]].mean(0))
+    torch.testing.assert_close(g[0], by_hand)
+    with pytest.raises(ValueError, match="empty"):
+        encoder(ids, torch.zeros_like(mask))
+
+
+def test_frame_mean_encoder_with_a_projection_is_w_times_the_frame_mean():
+    torch.manual_seed(0)
+    encoder = FrameMeanVideoEncoder(out_dim=6, channels=(2, 2, 2), image_size=8, in_channels=1, frame_dim=3)
+    video = torch.rand(2, 4, 1, 8, 8)
+    frames = encoder.frame_encoder(video.flatten(0, 1)).view(2, 4, 3)
+    torch.testing.assert_close(encoder(video), encoder.project(frames.mean(1)))
+    torch.testing.assert_close(encoder(video.flip(1)), encoder(video), rtol=1e-5, atol=1e-6)  # order-blind
+    assert isinstance(FrameMeanVideoEncoder(out_dim=6, channels=(2, 2, 2), image_size=8).project, nn.Identity)
+    with pytest.raises(ValueError, match=r"expected video of shape \(B, T, 1, H, W\)"):
+        encoder(torch.rand(2, 4, 3, 8, 8))
+
+
+def test_precomputed_features_pass_through_or_look_up_rows():
+    table = torch.arange(12.0).view(4, 3)
+    text = PrecomputedFeatures(table)
+    ids = torch.tensor([[2, 0], [0, 0]])
+    torch.testing.assert_close(text(ids, torch.ones_like(ids)), table[[2, 0]])
+    assert text.out_dim == 3 and "table" in dict(text.named_buffers())
+    image = PrecomputedFeatures(out_dim=3)
+    x = torch.randn(5, 3)
+    assert image(x) is x
+    with pytest.raises(ValueError, match=r"expected precomputed features of shape \(B, 3\)"):
+        image(torch.randn(5, 4))
+    with pytest.raises(ValueError, match="either a feature table"):
+        PrecomputedFeatures()

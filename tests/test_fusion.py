@@ -16,13 +16,11 @@ from cmlearn.fusion import (
     LateFusion,
     LowRankFusion,
     MetaSpaceFusion,
-    MultiHeadAttention,
     MultimodalSelfAttention,
     TensorFusion,
     WeightedSumFusion,
-    attention,
-    positional_encoding_2d,
 )
+from cmlearn.layers import MultiHeadAttention, attention, positional_encoding_2d
 
 B, D = 4, 8
 

@@ -1,9 +1,13 @@
 """Generative models: product of experts by hand, partly paired VAE training, text-to-image GAN."""
 
+import math
+
 import pytest
 import torch
+from torch.distributions import Normal, kl_divergence
 
-from cmlearn.generative import ConditionalGAN, CrossModalVAE, bag_of_words, product_of_experts
+from cmlearn.encoders import bag_of_words
+from cmlearn.generative import ConditionalGAN, CrossModalVAE, gaussian_kl, product_of_experts, reconstruction_loss, vae_loss
 
 B, VOCAB, L = 6, 12, 5
 
@@ -169,7 +173,6 @@ def test_mvae_objective_reconstructs_only_the_subsets_own_modalities():
     # By hand for the mvae objective: the three subsets' own reconstruction terms, their latents drawn in one call
     # (joint, image only, text only: (3B, Z)) as the loss draws them.
     from cmlearn.generative import reparameterize
-    from cmlearn.losses import reconstruction_loss
 
     posteriors = [vae.posterior(batch, use=use) for use in (("image", "text"), ("image",), ("text",))]
     z = reparameterize(torch.cat([mu for mu, _ in posteriors]), torch.cat([logvar for _, logvar in posteriors]), gen())
@@ -193,3 +196,27 @@ def test_discriminator_loss_is_the_matching_aware_loss_by_hand():
     fake, D, softplus = gan.generate(condition, gen(2)), gan.discriminator, torch.nn.functional.softplus
     expected = softplus(-D(real, condition)).mean() + 0.5 * (softplus(D(real, condition.roll(1, dims=0))).mean() + softplus(D(fake, condition)).mean())
     assert gan.discriminator_loss(real, condition, gen(2)).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_gaussian_kl_equals_torch_distributions():
+    g = gen()
+    mu, logvar = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    reference = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).sum(-1)
+    assert torch.allclose(gaussian_kl(mu, logvar), reference, atol=1e-6)
+    assert torch.equal(gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 3)), torch.zeros(2))  # q = prior
+
+
+def test_vae_loss_is_reconstruction_plus_beta_kl():
+    g = gen()
+    logits, x = torch.randn(2, 1, 2, 2, generator=g), torch.rand(2, 1, 2, 2, generator=g)
+    mu, logvar = torch.randn(2, 3, generator=g), torch.randn(2, 3, generator=g)
+    p = torch.sigmoid(logits)
+    by_hand = -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).flatten(1).sum(1).mean()
+    out = vae_loss(logits, x, mu, logvar, beta=0.5)
+    assert out.reconstruction.item() == pytest.approx(by_hand.item(), rel=1e-5)
+    assert out.loss.item() == pytest.approx((out.reconstruction + 0.5 * gaussian_kl(mu, logvar).mean()).item(), rel=1e-6)
+    assert reconstruction_loss(torch.zeros(1, 2), torch.tensor([[1.0, 3.0]]), "gaussian").item() == pytest.approx(5.0)
+    token_logits = torch.zeros(1, 2, 4)  # uniform over 4 tokens: -log(1/4) per real token
+    assert reconstruction_loss(token_logits, torch.tensor([[1, 2]]), "categorical", torch.tensor([[1, 0]])).item() == pytest.approx(math.log(4))
+    with pytest.raises(ValueError, match="expected likelihood one of"):
+        reconstruction_loss(logits, x, "poisson")

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cmlearn.align import clip_loss
+from cmlearn.contrastive import clip_loss
 from cmlearn.noisy_pairs import (
     clean_pair_probability,
     filter_pairs_against_shuffled,
@@ -55,7 +55,7 @@ def test_trimmed_loss_drops_the_largest_losses_and_passes_gradients():
 
 def test_pair_losses_reject_unpaired_shapes():
     image, text = embeddings()
-    with pytest.raises(ValueError, match="paired row by row"):
+    with pytest.raises(ValueError, match="row by row"):
         pair_losses(image, text[:5], 1.0)
 
 

@@ -14,7 +14,7 @@ question of one of two kinds:
 * ``"presence"``: *"is there a seven ?"*, answered ``yes``/``no`` (balanced: the answer is drawn
   first, the asked digit second). Also order-free, but the question word must be matched with a sound.
 
-Answers index :data:`ANSWERS` (ten digit words, then ``"no"``, ``"yes"``).
+Answers index :data:`SEQUENCE_ANSWERS` (ten digit words, then ``"no"``, ``"yes"``).
 """
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ import torch
 
 from cmlearn.data.audio import DIGIT_WORDS, log_mel_spectrogram, synthesize_digit_sounds
 
-__all__ = ["ANSWERS", "ORDINALS", "QUESTION_KINDS", "DigitSequences", "make_digit_sequences",
+__all__ = ["SEQUENCE_ANSWERS", "ORDINALS", "QUESTION_KINDS", "DigitSequences", "make_digit_sequences",
            "order_blind_ceiling"]
 
-ANSWERS = (*DIGIT_WORDS, "no", "yes")
+SEQUENCE_ANSWERS = (*DIGIT_WORDS, "no", "yes")
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
 QUESTION_KINDS = ("position", "extreme", "presence")
 _TEMPLATES = {"position": ("what is the {} digit ?", "which digit comes {} ?", "name the {} digit ."),
@@ -47,7 +47,7 @@ class DigitSequences:
         kinds: (N,) long index into :data:`QUESTION_KINDS`.
         asked: (N,) long, the asked position (``"position"``), 0 = lowest / 1 = highest (``"extreme"``)
             or the asked digit (``"presence"``).
-        answers: (N,) long index into :data:`ANSWERS`.
+        answers: (N,) long index into :data:`SEQUENCE_ANSWERS`.
         config: the knobs of :func:`make_digit_sequences`.
     """
 
@@ -175,7 +175,7 @@ def make_digit_sequences(n: int, kind: str = "position", n_digits: int = 3, samp
             absent = sorted(set(range(10)) - present)
             yes = bool(rng.integers(2)) or not absent
             asked[i] = rng.choice(sorted(present)) if yes else rng.choice(absent)
-            answers[i] = ANSWERS.index("yes" if yes else "no")
+            answers[i] = SEQUENCE_ANSWERS.index("yes" if yes else "no")
             word = DIGIT_WORDS[asked[i]]
         questions.append(_TEMPLATES[QUESTION_KINDS[kinds[i]]][templates[i]].format(word))
     config = dict(n=n, kind=kind, n_digits=n_digits, sample_rate=sample_rate, digit_duration=digit_duration,

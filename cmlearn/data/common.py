@@ -1,4 +1,4 @@
-"""Helpers shared by every cmlearn dataset: argument checks and leak-free splits.
+"""Helpers shared by every cmlearn dataset: argument checks, leak-free splits, and pixel noise.
 
 Used by all dataset modules in :mod:`cmlearn.data` (chapter 1, 01_background, onwards).
 """
@@ -7,8 +7,9 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import torch
 
-__all__ = ["check_fraction", "check_names", "check_fractions", "group_split"]
+__all__ = ["check_fraction", "check_names", "check_fractions", "group_split", "add_pixel_noise"]
 
 
 def check_fraction(name: str, value) -> float:
@@ -70,3 +71,16 @@ def group_split(groups, fractions, seed: int = 0) -> list[np.ndarray]:
         idx = np.nonzero(part == p)[0]
         out.append(idx[np.argsort(rank[inverse.reshape(-1)[idx]], kind="stable")])
     return out
+
+
+def add_pixel_noise(images: torch.Tensor, std, generator: torch.Generator | None = None) -> torch.Tensor:
+    """x + σ·ε, ε ~ N(0, I), clipped to [0, 1] (as ``make_scenes(image_noise=...)`` does).
+
+    Args:
+        images: (B, C, H, W) (or any shape) in [0, 1], on the CPU when ``generator`` is a CPU generator.
+        std: σ, a number, or a tensor that broadcasts against ``images`` (e.g. one per image, (B, 1, 1, 1)).
+        generator: for reproducible noise.
+    """
+    if isinstance(std, (int, float)) and std < 0:
+        raise ValueError(f"expected a noise std >= 0, got {std!r}")
+    return (images + std * torch.randn(images.shape, generator=generator)).clamp(0, 1)

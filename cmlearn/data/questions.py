@@ -35,12 +35,12 @@ from cmlearn.data.scene_render import object_radii, place_objects, render_object
 from cmlearn.data.scene_text import COLOURS, INVERSE_RELATION, RELATIONS, SHAPES, SceneObjects
 from cmlearn.data.scenes import DEFAULT_SHAPES
 
-__all__ = ["QUESTION_TYPES", "ANSWERS", "QuestionDataset", "make_questions",
+__all__ = ["QUESTION_TYPES", "QUESTION_ANSWERS", "QuestionDataset", "make_questions",
            "question_only_baseline", "scene_features"]
 
 QUESTION_TYPES = ("colour", "shape", "exists", "count", "relation")
 NUMBER_ANSWERS = ("zero", "one", "two", "three")
-ANSWERS = tuple(COLOURS) + SHAPES + ("yes", "no") + NUMBER_ANSWERS
+QUESTION_ANSWERS = tuple(COLOURS) + SHAPES + ("yes", "no") + NUMBER_ANSWERS
 _TEMPLATES = {
     "colour": ("what colour is the {shape}?", "which colour does the {shape} have?"),
     "shape": ("what shape is the {colour} object?", "which shape is {colour}?"),
@@ -57,7 +57,7 @@ class QuestionDataset(Dataset):
     Attributes:
         images: (N, 3, H, W) float tensor in [0, 1].
         questions: list of N question strings.
-        answers: (N,) long, index into :data:`ANSWERS` (``answer_names``).
+        answers: (N,) long, index into :data:`QUESTION_ANSWERS` (``answer_names``).
         question_types: (N,) long, index into :data:`QUESTION_TYPES`.
         question_args: list of N dicts with the question's slots (shape / colour / relation).
         objects: :class:`~cmlearn.data.scene_text.SceneObjects` records, (N, 3) per field.
@@ -66,7 +66,7 @@ class QuestionDataset(Dataset):
         config: the knobs :func:`make_questions` was called with.
     """
 
-    answer_names = ANSWERS
+    answer_names = QUESTION_ANSWERS
     type_names = QUESTION_TYPES
 
     def __init__(self, images, questions, answers, question_types, question_args, objects,
@@ -97,12 +97,12 @@ class QuestionDataset(Dataset):
     def describe(self) -> str:
         c = self.config
         types = Counter(QUESTION_TYPES[t] for t in self.question_types.tolist())
-        answers = Counter(ANSWERS[a] for a in self.answers.tolist())
+        answers = Counter(QUESTION_ANSWERS[a] for a in self.answers.tolist())
         return "\n".join([
             f"QuestionDataset: {len(self)} (image, question, answer) samples, images "
             f"{tuple(self.images.shape)} (N, C, H, W), {len(set(self.questions))} distinct questions",
             f"  question types: {dict(types)}",
-            f"  answers ({len(ANSWERS)} classes, {len(answers)} used): {dict(answers.most_common(6))} ...",
+            f"  answers ({len(QUESTION_ANSWERS)} classes, {len(answers)} used): {dict(answers.most_common(6))} ...",
             f"  shapes: {', '.join(c['shapes'])}; colours: {', '.join(c['colours'])}",
             f"  image_noise={c['image_noise']}, seed={c['seed']}"])
 
@@ -198,7 +198,7 @@ def make_questions(n: int = 10000, image_size: int = 32, seed: int = 0, *,
         relation[i] = rel
         template = _TEMPLATES[qtype][r.randrange(2) if paraphrases else 0]
         questions.append(template.format(**slots))
-        answers[i] = ANSWERS.index(answer)
+        answers[i] = QUESTION_ANSWERS.index(answer)
         args.append(slots)
     present = table[:, :, 0] >= 0
     size = rng.integers(0, 2, size=(n, 3))

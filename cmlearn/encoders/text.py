@@ -28,6 +28,54 @@ def check_token_batch(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> 
     return lengths
 
 
+def bag_of_words(input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab_size: int, pad_id: int = 0) -> torch.Tensor:
+    """A caption as the 0/1 vector of the words it contains: (B, T) token ids → (B, V), padding left out.
+
+    Word order is lost, which costs nothing for captions like "a small red circle": colour, shape
+    and size are each named by one word.
+    """
+    check_token_batch(input_ids, attention_mask)  # shapes agree, no empty caption
+    if int(input_ids.max()) >= vocab_size or int(input_ids.min()) < 0:
+        raise ValueError(f"expected token ids in [0, {vocab_size}), got ids from {int(input_ids.min())} to {int(input_ids.max())}")
+    counts = torch.zeros(input_ids.shape[0], vocab_size, device=input_ids.device)
+    counts.scatter_add_(1, input_ids, attention_mask.to(counts.dtype))  # (B, V): how often each word occurs
+    counts[:, pad_id] = 0
+    return (counts > 0).to(torch.float32)
+
+
+class BagOfWordsTextEncoder(nn.Module):
+    """g(s) = W · mean_t E[s_t] + b: word embeddings averaged over the real tokens, then a linear map.
+
+    Word order is invisible to it: "red circle left of blue square" and "blue circle left of red square"
+    contain the same words and get the same g (chapters 2 and 5 measure what that costs).
+
+    Args:
+        vocab_size: V, the tokenizer's vocabulary size.
+        out_dim: D of g.
+        embed_dim: E, the size of each word embedding.
+        pad_id: the padding token's id (its embedding stays zero).
+
+    Shapes:
+        input_ids, attention_mask: (B, T)  ->  g: (B, out_dim); ``pooled``: (B, E).
+    """
+
+    def __init__(self, vocab_size: int, out_dim: int = 128, embed_dim: int = 64, pad_id: int = 0):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        self.project = nn.Linear(embed_dim, out_dim)
+        self.out_dim = out_dim
+
+    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """mean_t E[s_t] over the real tokens: (B, T) -> (B, E)."""
+        check_token_batch(input_ids, attention_mask)
+        e = self.embedding(input_ids)  # (B, T, E)
+        m = attention_mask.unsqueeze(-1).to(e.dtype)  # (B, T, 1)
+        return (e * m).sum(dim=1) / m.sum(dim=1)  # (B, E)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.project(self.pooled(input_ids, attention_mask))  # (B, D)
+
+
 class GRUTextEncoder(nn.Module):
     """Embedding + bidirectional GRU; the text feature is the two final hidden states.
 

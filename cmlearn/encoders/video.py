@@ -1,6 +1,10 @@
-"""Video feature extractors: per-frame CNN + temporal GRU, or a 3-D convolution.
+"""Video feature extractors: the frame average, per-frame CNN + temporal GRU, or a 3-D convolution.
 
-Used in chapter 2 (``02_modalities``). A clip is (B, T, C, H, W): T frames of images.
+Used in chapter 2 (``02_modalities``) and chapter 7 (``07_more_modalities``). A clip is (B, T, C, H, W):
+T frames of images.
+
+* :class:`FrameMeanVideoEncoder`, the order-blind baseline: the same :class:`SmallCNN` on every frame,
+  then the mean over time, f = W · (1/T) Σ_t Conv(x_t); playing the clip backwards gives the same f.
 
 * :class:`FrameGRUVideoEncoder` reads each frame with a :class:`SmallCNN`, f_t = Conv(x_t),
   then a GRU runs over f_1..f_T, so the order of the frames matters (a ball moving left
@@ -94,3 +98,35 @@ class Conv3dVideoEncoder(nn.Module):
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         return self.project(self.feature_map(video).mean(dim=(2, 3, 4)))  # (B, D)
+
+
+class FrameMeanVideoEncoder(nn.Module):
+    """Order-blind video baseline: f = W · (1/T) Σ_t Conv(x_t), the same :class:`SmallCNN` on every frame.
+
+    Permuting the frames, e.g. playing the clip backwards, gives the same f.
+
+    Args:
+        out_dim: size D of the output feature.
+        channels: channels of the frame CNN.
+        image_size: H = W of the frames (divisible by 8).
+        in_channels: C of the frames.
+        frame_dim: size of each frame's CNN feature; ``None`` (default) makes it ``out_dim`` and drops W
+            (f is the plain mean), else a linear map W takes the mean from frame_dim to out_dim.
+
+    Shapes:
+        video: (B, T, C, H, W) -> f: (B, D).
+    """
+
+    def __init__(self, out_dim: int = 64, channels: tuple[int, int, int] = (16, 32, 64), image_size: int = 32,
+                 in_channels: int = 3, frame_dim: int | None = None):
+        super().__init__()
+        self.frame_encoder = SmallCNN(out_dim=frame_dim or out_dim, channels=channels, image_size=image_size,
+                                      in_channels=in_channels)
+        self.project = nn.Identity() if frame_dim is None else nn.Linear(frame_dim, out_dim)
+        self.in_channels, self.out_dim = in_channels, out_dim
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        _check_video(video, self.in_channels)
+        B, T = video.shape[:2]
+        frames = self.frame_encoder(video.flatten(0, 1))  # (B·T, frame_dim): every frame through the same CNN
+        return self.project(frames.view(B, T, -1).mean(dim=1))  # (B, D): the order of the frames is gone

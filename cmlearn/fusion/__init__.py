@@ -1,10 +1,11 @@
 """Fusion, z = Σ α_i h_i or z = Fusion(h) (article §3.1 part 3, §3.2.3).
 
-Used in chapter 4 (``04_fusion``) and chapter 5 (``05_multimodal_knowledge``). One interface: a module takes
+Used in chapter 4 (``04_fusion``) and chapter 6 (``06_framework``). One interface: a module takes
 ``features: dict[str, Tensor]`` (modality -> shared-space features) and an optional
 ``mask: dict[str, BoolTensor (B,)]`` (True where a sample has that modality) and returns
 z (B, D_z). Token-level fusions (``takes_tokens = True``) also take token sequences
-(B, T_m, D) or feature maps (B, D, H, W) and ``token_mask: dict[str, BoolTensor (B, T_m)]``.
+(B, T_m, D) or feature maps (B, D, H, W) and ``token_mask: dict[str, BoolTensor (B, T_m)]``; the
+attention, positions and pooling they are built from live in :mod:`cmlearn.layers`.
 
 =========================  =============================================  ==========
 module                      z                                              file
@@ -22,17 +23,7 @@ MetaSpaceFusion             prototypes read each modality, slots averaged  meta.
 =========================  =============================================  ==========
 """
 
-from cmlearn.fusion.attention import (
-    CrossModalAttention,
-    MultiHeadAttention,
-    MultimodalSelfAttention,
-    ToTokens,
-    TransformerBlock,
-    attention,
-    coordinate_grid,
-    positional_encoding_1d,
-    positional_encoding_2d,
-)
+from cmlearn.fusion.attention import CrossModalAttention, MultimodalSelfAttention
 from cmlearn.fusion.base import check_features, resolve_mask
 from cmlearn.fusion.film import FiLM, FiLMFusion
 from cmlearn.fusion.meta import MetaSpaceFusion
@@ -51,13 +42,6 @@ __all__ = [
     "CrossModalAttention",
     "MultimodalSelfAttention",
     "MetaSpaceFusion",
-    "MultiHeadAttention",
-    "TransformerBlock",
-    "ToTokens",
-    "attention",
-    "positional_encoding_1d",
-    "positional_encoding_2d",
-    "coordinate_grid",
     "check_features",
     "resolve_mask",
 ]

@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cmlearn.fusion.attention import MultiHeadAttention, ToTokens, TransformerBlock
+from cmlearn.layers import MultiHeadAttention, ToTokens, TransformerBlock
 from cmlearn.fusion.base import Features, Mask, check_features, resolve_mask
 
 
@@ -50,7 +50,7 @@ class MetaSpaceFusion(nn.Module):
         num_heads: attention heads.
         num_layers: self-attention blocks among the fused slots.
         out_dim: D_z (default D).
-        positional: positions added to feature-map cells (see :class:`cmlearn.fusion.attention.ToTokens`).
+        positional: positions added to feature-map cells (see :class:`cmlearn.layers.ToTokens`).
 
     Shapes:
         features[m]: (B, T_m, D) | (B, D, H, W) | (B, D)  ->  z: (B, out_dim);

@@ -1,4 +1,4 @@
-"""Losses: CLIP and SigLIP against the formulas written out and open_clip; ITM hard negatives; VAE KL."""
+"""Contrastive losses: CLIP and SigLIP against the formulas written out and open_clip; per-pair terms; extra negatives; ITM."""
 
 import importlib.util
 import math
@@ -7,19 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.distributions import Normal, kl_divergence
 
-from cmlearn.losses import (
-    ClipLoss,
-    SigLipLoss,
-    clip_loss,
-    gaussian_kl,
-    hard_negatives,
-    itm_loss,
-    reconstruction_loss,
-    siglip_loss,
-    vae_loss,
-)
+from cmlearn.contrastive import ClipLoss, SigLipLoss, clip_loss, hard_negatives, itm_loss, pair_losses, siglip_loss
 
 
 def gen(seed=0):
@@ -153,28 +142,38 @@ def test_itm_loss_is_bce_on_positives_and_hard_negatives():
     assert out.labels.tolist() == [1, 1, 1, 0, 0, 0, 0, 0, 0]
 
 
-# ----------------------------------------------------------------------------- VAE
+# ----------------------------------------------------------------------------- per-pair terms, extra negatives
 
 
-def test_gaussian_kl_equals_torch_distributions():
-    g = gen()
-    mu, logvar = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
-    reference = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).sum(-1)
-    assert torch.allclose(gaussian_kl(mu, logvar), reference, atol=1e-6)
-    assert torch.equal(gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 3)), torch.zeros(2))  # q = prior
+def test_clip_loss_is_exactly_the_mean_of_the_pair_losses():
+    image, text = embeddings(B=6, D=4, seed=3)
+    scale = torch.tensor(math.log(1 / 0.1))
+    losses = pair_losses(image, text, scale)
+    assert losses.shape == (6,)
+    torch.testing.assert_close(losses.mean(), clip_loss(image, text, scale).loss, rtol=1e-6, atol=1e-7)
+    # pair i's term by hand: ½[−log softmax_j(S_ij)_i − log softmax_j(S_ji)_i]
+    S = image @ text.T / 0.1
+    i = 2
+    by_hand = -0.5 * (torch.log_softmax(S[i], 0)[i] + torch.log_softmax(S[:, i], 0)[i])
+    assert losses[i].item() == pytest.approx(by_hand.item(), rel=1e-5)
 
 
-def test_vae_loss_is_reconstruction_plus_beta_kl():
-    g = gen()
-    logits, x = torch.randn(2, 1, 2, 2, generator=g), torch.rand(2, 1, 2, 2, generator=g)
-    mu, logvar = torch.randn(2, 3, generator=g), torch.randn(2, 3, generator=g)
-    p = torch.sigmoid(logits)
-    by_hand = -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).flatten(1).sum(1).mean()
-    out = vae_loss(logits, x, mu, logvar, beta=0.5)
-    assert out.reconstruction.item() == pytest.approx(by_hand.item(), rel=1e-5)
-    assert out.loss.item() == pytest.approx((out.reconstruction + 0.5 * gaussian_kl(mu, logvar).mean()).item(), rel=1e-6)
-    assert reconstruction_loss(torch.zeros(1, 2), torch.tensor([[1.0, 3.0]]), "gaussian").item() == pytest.approx(5.0)
-    token_logits = torch.zeros(1, 2, 4)  # uniform over 4 tokens: -log(1/4) per real token
-    assert reconstruction_loss(token_logits, torch.tensor([[1, 2]]), "categorical", torch.tensor([[1, 0]])).item() == pytest.approx(math.log(4))
-    with pytest.raises(ValueError, match="expected likelihood one of"):
-        reconstruction_loss(logits, x, "poisson")
+def test_extra_negatives_join_only_the_image_to_text_softmax():
+    image, text = embeddings(B=4, D=6, seed=1)
+    extra = F.normalize(torch.randn(3, 6, generator=gen(9)), dim=1)
+    scale = torch.tensor(math.log(1 / 0.2))
+    out = clip_loss(image, text, scale, extra_text_embeddings=extra)
+    assert out.logits_per_image.shape == (4, 7) and out.logits_per_text.shape == (4, 4)
+    S, E = image @ text.T / 0.2, image @ extra.T / 0.2  # (4, 4), (4, 3)
+    labels = torch.arange(4)
+    by_hand = (F.cross_entropy(torch.cat([S, E], 1), labels) + F.cross_entropy(S.T, labels)) / 2
+    torch.testing.assert_close(out.loss, by_hand)
+    assert out.loss > clip_loss(image, text, scale).loss  # more negatives, larger loss
+    # masked out or none at all: the plain CLIP loss
+    plain = clip_loss(image, text, scale).loss
+    torch.testing.assert_close(clip_loss(image, text, scale, extra, torch.zeros(3, dtype=torch.bool)).loss, plain)
+    torch.testing.assert_close(clip_loss(image, text, scale, extra[:0]).loss, plain)
+    with pytest.raises(ValueError, match=r"expected extra_text_embeddings of shape \(M, 6\)"):
+        clip_loss(image, text, scale, torch.zeros(3, 5))
+    with pytest.raises(ValueError, match=r"expected extra_text_mask of shape \(3,\)"):
+        clip_loss(image, text, scale, extra, torch.ones(2, dtype=torch.bool))

@@ -1,102 +1,31 @@
-"""Alignment: a shared space and the symmetric contrastive loss (article §2.2, §3.2.2).
+"""The two-tower aligner of chapters 1 and 3 (article §2.2, §3.2.2): two encoders, one shared space.
 
-Used in chapter 1 (``01_background``) and chapter 3 (``03_alignment``).
-
-Each modality's feature (f for images, g for text) is mapped by its own projection into
-one D-dimensional space and L2-normalised, h = MLP(f) / ‖MLP(f)‖. In that space the
-cosine similarity of an image and a caption is a dot product, and training pulls
-matching pairs together and pushes the other pairs of the batch apart:
+Used in chapters 1, 3, 5, 8, 10 and 11. Each modality's feature (f for images, g for text) is mapped by its
+own projection into one D-dimensional space and L2-normalised, h = MLP(f) / ‖MLP(f)‖. In that space the cosine
+similarity of an image and a caption is a dot product, and training pulls matching pairs together and pushes
+the other pairs of the batch apart with the CLIP loss (:mod:`cmlearn.contrastive`):
 
 .. math::
 
     \\mathcal{L} = \\tfrac12\\Big[\\operatorname{CE}(S, I) + \\operatorname{CE}(S^\\top, I)\\Big],
     \\qquad S_{ij} = \\frac{h^{\\text{img}}_i \\cdot h^{\\text{txt}}_j}{\\tau}
 
-with τ a learnable temperature stored as ``logit_scale`` = log(1/τ) (Radford et al. 2021,
-CLIP; initialised at log(1/0.07) and clamped so that 1/τ ≤ 100, as open_clip does).
+with τ learned as ``logit_scale`` = log(1/τ) (Radford et al. 2021), held by the model's :class:`ClipLoss`.
 """
 
 from __future__ import annotations
-
-import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmlearn import distributed
-
-INITIAL_TEMPERATURE = 0.07
-MAX_LOGIT_SCALE = math.log(100.0)
-
-
-class ProjectionHead(nn.Module):
-    """h = MLP(f): a two-layer perceptron into the shared space (or one linear layer).
-
-    Args:
-        in_dim: size of the extractor feature f.
-        out_dim: size D of the shared space.
-        hidden_dim: hidden width; ``None`` for a single linear map.
-
-    Shapes:
-        f: (B, in_dim)  ->  h: (B, D), not normalised (normalise with ``F.normalize``).
-    """
-
-    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int | None = 256):
-        super().__init__()
-        if hidden_dim is None:
-            self.mlp = nn.Linear(in_dim, out_dim)
-        else:
-            self.mlp = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, out_dim))
-        self.in_dim, self.out_dim = in_dim, out_dim
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if features.ndim != 2 or features.shape[1] != self.in_dim:
-            raise ValueError(f"expected features of shape (B, {self.in_dim}), got {tuple(features.shape)}")
-        return self.mlp(features)
-
-
-@dataclass
-class ContrastiveOutput:
-    """What :func:`clip_loss` computed: the loss and both logit matrices, (B, B) each."""
-
-    loss: torch.Tensor
-    logits_per_image: torch.Tensor
-    logits_per_text: torch.Tensor
-
-
-def clip_loss(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, logit_scale: torch.Tensor) -> ContrastiveOutput:
-    """Symmetric InfoNCE over a batch of B matching pairs (row i of each input is a pair).
-
-    Args:
-        image_embeddings: (B, D), L2-normalised.
-        text_embeddings: (B, D), L2-normalised.
-        logit_scale: scalar log(1/τ) — the *log* of the inverse temperature, not its exponential.
-
-    Returns:
-        :class:`ContrastiveOutput` with ``logits_per_image`` = S = exp(logit_scale)·H_img·H_txtᵀ
-        and ``logits_per_text`` = Sᵀ.
-    """
-    if image_embeddings.ndim != 2 or text_embeddings.ndim != 2:
-        raise ValueError(
-            f"expected (B, D) embeddings, got image {tuple(image_embeddings.shape)} and text {tuple(text_embeddings.shape)}"
-        )
-    if image_embeddings.shape != text_embeddings.shape:
-        raise ValueError(
-            "image and text embeddings must pair up row by row with the same size: "
-            f"got image {tuple(image_embeddings.shape)} and text {tuple(text_embeddings.shape)}"
-        )
-    scale = logit_scale.clamp(max=MAX_LOGIT_SCALE).exp()
-    logits_per_image = scale * image_embeddings @ text_embeddings.T  # (B, B): image i vs every text
-    logits_per_text = logits_per_image.T  # (B, B): text j vs every image
-    labels = torch.arange(image_embeddings.shape[0], device=image_embeddings.device)
-    loss = (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
-    return ContrastiveOutput(loss, logits_per_image, logits_per_text)
+from cmlearn.contrastive import ClipLoss
+from cmlearn.shared import ProjectionHead
+from cmlearn.train import distributed
 
 
 class DualEncoder(nn.Module):
-    """Two towers into one shared space, trained with :func:`clip_loss`.
+    """Two towers into one shared space, trained with :func:`cmlearn.contrastive.clip_loss`.
 
     ``image_encoder`` maps (B, C, H, W) to f (B, F_img); ``text_encoder`` maps
     (input_ids, attention_mask) to g (B, F_txt). Each feature goes through its own
@@ -106,6 +35,9 @@ class DualEncoder(nn.Module):
         image_encoder, text_encoder: modules with an ``out_dim`` attribute.
         embed_dim: D, the size of the shared space.
         projection_hidden: hidden width of the projection MLPs (None: linear).
+
+    ``encode_image``/``encode_text`` run one batch with gradients; :meth:`embed` runs N samples in batches
+    without them, for evaluation. :meth:`loss` is the training objective.
 
     Forward:
         batch dict with ``image`` (B, C, H, W), ``input_ids`` and ``attention_mask`` (B, T)
@@ -118,13 +50,18 @@ class DualEncoder(nn.Module):
         self.text_encoder = text_encoder
         self.image_projection = ProjectionHead(image_encoder.out_dim, embed_dim, projection_hidden)
         self.text_projection = ProjectionHead(text_encoder.out_dim, embed_dim, projection_hidden)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / INITIAL_TEMPERATURE)))
+        self.contrastive = ClipLoss()  # owns logit_scale = log(1/τ), init log(1/0.07)
         self.embed_dim = embed_dim
+
+    @property
+    def logit_scale(self) -> nn.Parameter:
+        """log(1/τ), the learned parameter of :attr:`contrastive`."""
+        return self.contrastive.logit_scale
 
     @property
     def temperature(self) -> float:
         """τ = 1 / exp(logit_scale), as the loss uses it (after clamping)."""
-        return float(torch.exp(-self.logit_scale.detach().clamp(max=MAX_LOGIT_SCALE)))
+        return self.contrastive.temperature
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.image_projection(self.image_encoder(images)), dim=-1)
@@ -168,8 +105,8 @@ class DualEncoder(nn.Module):
             )
         return self.encode_image(batch["image"]), self.encode_text(batch["input_ids"], batch["attention_mask"])
 
-    def contrastive_loss(self, batch: dict) -> torch.Tensor:
-        """The training objective for :func:`cmlearn.train.fit`.
+    def loss(self, batch: dict) -> torch.Tensor:
+        """The training objective, the CLIP loss of the batch's pairs: ``fit(model, lambda m, b: m.loss(b), ...)``.
 
         Under torch.distributed with W > 1 processes (``torchrun``), the embeddings of all ranks are
         gathered first (:func:`cmlearn.distributed.gather_features`): each pair then has W·B - 1 negatives.
@@ -177,4 +114,4 @@ class DualEncoder(nn.Module):
         image_embeddings, text_embeddings = self(batch)
         if distributed.world_size() > 1:
             image_embeddings, text_embeddings = distributed.gather_features(image_embeddings, text_embeddings)
-        return clip_loss(image_embeddings, text_embeddings, self.logit_scale).loss
+        return self.contrastive(image_embeddings, text_embeddings).loss

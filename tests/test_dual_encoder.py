@@ -4,7 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cmlearn.align import MAX_LOGIT_SCALE, DualEncoder, ProjectionHead, clip_loss
+from cmlearn.contrastive import MAX_LOGIT_SCALE, clip_loss
+from cmlearn.dual_encoder import DualEncoder
+from cmlearn.shared import ProjectionHead
 from cmlearn.encoders import GRUTextEncoder, SmallCNN
 
 
@@ -57,7 +59,7 @@ def test_logit_scale_is_clamped_at_100():
 
 
 def test_mismatched_batch_sizes_raise():
-    with pytest.raises(ValueError, match="pair up row by row"):
+    with pytest.raises(ValueError, match="pairing up row by row"):
         clip_loss(torch.zeros(3, 4), torch.zeros(2, 4), torch.tensor(0.0))
 
 
@@ -87,7 +89,7 @@ def test_dual_encoder_embeddings_are_unit_length_and_gradients_reach_every_part(
     image_embeddings, text_embeddings = model(batch)
     assert image_embeddings.shape == text_embeddings.shape == (4, 8)
     torch.testing.assert_close(image_embeddings.norm(dim=-1), torch.ones(4))
-    model.contrastive_loss(batch).backward()
+    model.loss(batch).backward()
     no_grad = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not no_grad, f"no gradient reached {no_grad}"
     assert model.temperature == pytest.approx(0.07, rel=1e-5)

@@ -1,23 +1,30 @@
-"""Losses: CLIP's InfoNCE, SigLIP's sigmoid loss, image–text matching, and the VAE's ELBO.
+"""Contrastive alignment: the symmetric InfoNCE of CLIP, its per-pair terms, SigLIP, and hard negatives.
 
-Used in chapter 3 (``03_alignment``), chapter 4 (``04_fusion``) and chapter 8 (``08_weak_pairs_and_generation``).
-Each loss is a function that does the maths (returning a small dataclass that is easy to
-plot) plus, where a parameter is learned, a module that holds it. ``logit_scale`` always
-means log(1/τ), never its exponential; it is clamped at ln 100 as open_clip does.
+Used in chapters 1, 3, 5, 6, 8 and 11 (the aligners), article §2.2 and §3.2.2. Two L2-normalised embedding
+matrices H_img, H_txt (B, D) pair up row by row. With S = H_img H_txtᵀ / τ, the per-pair loss
 
-* CLIP (Radford et al. 2021): :func:`cmlearn.align.clip_loss` (re-exported here), and
-  :class:`ClipLoss` holding the learnable ``logit_scale`` (init ln(1/0.07)).
-* SigLIP (Zhai et al. 2023): every pair is its own binary problem,
+.. math::
 
-  .. math::
+    \\ell_i = \\tfrac12\\Big[-\\log \\frac{e^{S_{ii}}}{\\sum_j e^{S_{ij}}}
+              - \\log \\frac{e^{S_{ii}}}{\\sum_j e^{S_{ji}}}\\Big]
 
-      \\mathcal{L} = -\\frac{1}{B} \\sum_{i,j} \\log \\sigma\\big(z_{ij} (t\\, x_i \\cdot y_j + b)\\big),
-      \\qquad z_{ij} = 1 \\text{ if } i = j \\text{ else } -1
+(:func:`pair_losses`) has the CLIP loss as its mean, :func:`clip_loss`
+(Radford et al. 2021) = ½[CE(S, I) + CE(Sᵀ, I)]. τ is learned as ``logit_scale`` = log(1/τ), never its
+exponential, initialised at log(1/0.07) and clamped so that 1/τ ≤ 100, as open_clip does; the module
+:class:`ClipLoss` owns that parameter, and every model in the book that aligns two modalities holds one.
 
-  with t = exp(logit_scale) (init 10) and bias b (init −10).
-* ITM: binary cross-entropy on matched pairs and in-batch *hard* negatives — for each image
-  the most similar wrong caption, for each caption the most similar wrong image (ALBEF, Li et al. 2021).
-* VAE (Kingma & Welling 2014): reconstruction −log p(x | z) plus β · KL(q(z | x) ‖ N(0, I)).
+Also here: extra negatives in the image→text direction (``clip_loss(..., extra_text_embeddings=...)``,
+e.g. a caption with its attributes swapped, chapter 5); SigLIP's pairwise sigmoid loss
+(Zhai et al. 2023),
+
+.. math::
+
+    \\mathcal{L} = -\\frac{1}{B} \\sum_{i,j} \\log \\sigma\\big(z_{ij} (t\\, x_i \\cdot y_j + b)\\big),
+    \\qquad z_{ij} = 1 \\text{ if } i = j \\text{ else } -1
+
+with t = exp(logit_scale) (init 10) and bias b (init −10); and image–text matching (ITM): binary
+cross-entropy on matched pairs and in-batch *hard* negatives, for each image the most similar wrong
+caption and for each caption the most similar wrong image (ALBEF, Li et al. 2021).
 """
 
 from __future__ import annotations
@@ -30,30 +37,93 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmlearn.align import INITIAL_TEMPERATURE, MAX_LOGIT_SCALE, ContrastiveOutput, clip_loss
-
-__all__ = [
-    "ContrastiveOutput",
-    "clip_loss",
-    "ClipLoss",
-    "siglip_loss",
-    "SigLipLoss",
-    "ITMOutput",
-    "hard_negatives",
-    "itm_loss",
-    "VAEOutput",
-    "gaussian_kl",
-    "reconstruction_loss",
-    "vae_loss",
-]
+INITIAL_TEMPERATURE = 0.07
+MAX_LOGIT_SCALE = math.log(100.0)  # 1/τ ≤ 100
 
 
-def _check_pairs(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor) -> None:
+@dataclass
+class ContrastiveOutput:
+    """What :func:`clip_loss` computed: the loss and both logit matrices, (B, B) each."""
+
+    loss: torch.Tensor
+    logits_per_image: torch.Tensor
+    logits_per_text: torch.Tensor
+
+
+def check_pairs(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor) -> None:
+    """Raise a ValueError unless both are (B, D) of one shape, pairing up row by row."""
+    if not isinstance(image_embeddings, torch.Tensor) or not isinstance(text_embeddings, torch.Tensor):
+        raise TypeError(f"expected two tensors, got {type(image_embeddings).__name__} and {type(text_embeddings).__name__}")
     if image_embeddings.ndim != 2 or image_embeddings.shape != text_embeddings.shape:
         raise ValueError(
             "expected image and text embeddings of one shape (B, D), pairing up row by row; got image "
             f"{tuple(image_embeddings.shape)} and text {tuple(text_embeddings.shape)}"
         )
+
+
+def inverse_temperature(logit_scale: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
+    """1/τ = exp(min(logit_scale, ln 100)), as a tensor on ``like``'s device and dtype."""
+    return torch.as_tensor(logit_scale, dtype=like.dtype, device=like.device).clamp(max=MAX_LOGIT_SCALE).exp()
+
+
+def similarity_logits(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, logit_scale: torch.Tensor | float) -> torch.Tensor:
+    """S = exp(logit_scale) · H_img H_txtᵀ: (B, D), (B, D) -> (B, B), row = image, column = text."""
+    check_pairs(image_embeddings, text_embeddings)
+    return inverse_temperature(logit_scale, image_embeddings) * image_embeddings @ text_embeddings.T
+
+
+def pair_losses(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, logit_scale: torch.Tensor | float) -> torch.Tensor:
+    """ℓ_i of every pair (see the module docstring): (B,), whose mean is ``clip_loss(...).loss``.
+
+    Args:
+        image_embeddings, text_embeddings: (B, D), L2-normalised, row i of each is pair i.
+        logit_scale: log(1/τ), a scalar (clamped at ln 100).
+    """
+    logits = similarity_logits(image_embeddings, text_embeddings, logit_scale)  # (B, B): S_ij
+    labels = torch.arange(logits.shape[0], device=logits.device)
+    image_to_text = F.cross_entropy(logits, labels, reduction="none")  # (B,)
+    text_to_image = F.cross_entropy(logits.T, labels, reduction="none")  # (B,)
+    return (image_to_text + text_to_image) / 2
+
+
+def clip_loss(
+    image_embeddings: torch.Tensor,
+    text_embeddings: torch.Tensor,
+    logit_scale: torch.Tensor | float,
+    extra_text_embeddings: torch.Tensor | None = None,
+    extra_text_mask: torch.Tensor | None = None,
+) -> ContrastiveOutput:
+    """Symmetric InfoNCE over a batch of B matching pairs (row i of each input is a pair): the mean of :func:`pair_losses`.
+
+    Args:
+        image_embeddings: (B, D), L2-normalised.
+        text_embeddings: (B, D), L2-normalised.
+        logit_scale: scalar log(1/τ) — the *log* of the inverse temperature, not its exponential.
+        extra_text_embeddings: (M, D) more captions that match no image of the batch (hard negatives):
+            they join every image's softmax, S becomes (B, B + M); the text→image direction is unchanged.
+        extra_text_mask: (M,) bool, False for extra captions to leave out of every softmax.
+
+    Returns:
+        :class:`ContrastiveOutput` with ``logits_per_image`` = S = exp(logit_scale)·H_img·[H_txt; H_extra]ᵀ
+        (B, B [+ M]) and ``logits_per_text`` = the (B, B) text-vs-image logits.
+    """
+    logits_per_text = similarity_logits(image_embeddings, text_embeddings, logit_scale).T  # (B, B): text j vs every image
+    logits_per_image = logits_per_text.T  # (B, B): image i vs every text
+    if extra_text_embeddings is not None:
+        if extra_text_embeddings.ndim != 2 or extra_text_embeddings.shape[1] != text_embeddings.shape[1]:
+            raise ValueError(f"expected extra_text_embeddings of shape (M, {text_embeddings.shape[1]}), "
+                             f"got {tuple(extra_text_embeddings.shape)}")
+        scale = inverse_temperature(logit_scale, image_embeddings)
+        extra = scale * image_embeddings @ extra_text_embeddings.T  # (B, M)
+        if extra_text_mask is not None:
+            if extra_text_mask.shape != (extra_text_embeddings.shape[0],):
+                raise ValueError(f"expected extra_text_mask of shape ({extra_text_embeddings.shape[0]},), "
+                                 f"got {tuple(extra_text_mask.shape)}")
+            extra = extra.masked_fill(~extra_text_mask.bool(), float("-inf"))
+        logits_per_image = torch.cat([logits_per_image, extra], dim=1)  # (B, B + M)
+    labels = torch.arange(image_embeddings.shape[0], device=image_embeddings.device)
+    loss = (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
+    return ContrastiveOutput(loss, logits_per_image, logits_per_text)
 
 
 class ClipLoss(nn.Module):
@@ -72,8 +142,9 @@ class ClipLoss(nn.Module):
     def temperature(self) -> float:
         return float(torch.exp(-self.logit_scale.detach().clamp(max=MAX_LOGIT_SCALE)))
 
-    def forward(self, image_embeddings: torch.Tensor, text_embeddings: torch.Tensor) -> ContrastiveOutput:
-        return clip_loss(image_embeddings, text_embeddings, self.logit_scale)
+    def forward(self, image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, **extra) -> ContrastiveOutput:
+        """clip_loss with this module's ``logit_scale``; ``extra`` takes clip_loss's extra-negative arguments."""
+        return clip_loss(image_embeddings, text_embeddings, self.logit_scale, **extra)
 
 
 def siglip_loss(
@@ -89,7 +160,7 @@ def siglip_loss(
     Returns:
         :class:`ContrastiveOutput` with ``logits_per_image`` = t·H_img·H_txtᵀ + b (B, B) and its transpose.
     """
-    _check_pairs(image_embeddings, text_embeddings)
+    check_pairs(image_embeddings, text_embeddings)
     B = image_embeddings.shape[0]
     logits = logit_scale.clamp(max=MAX_LOGIT_SCALE).exp() * image_embeddings @ text_embeddings.T + logit_bias  # (B, B)
     labels = 2 * torch.eye(B, device=logits.device, dtype=logits.dtype) - 1  # +1 on the diagonal, −1 elsewhere
@@ -200,77 +271,3 @@ def itm_loss(
     labels = torch.cat([torch.ones(B), torch.zeros(2 * B)]).to(logits)
     loss = F.binary_cross_entropy_with_logits(logits, labels)
     return ITMOutput(loss, logits, labels, negative_text, negative_image)
-
-
-# ----------------------------------------------------------------------------- VAE
-
-
-@dataclass
-class VAEOutput:
-    """Negative ELBO and its two parts, each a mean over the batch."""
-
-    loss: torch.Tensor
-    reconstruction: torch.Tensor
-    kl: torch.Tensor
-
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(μ, diag σ²) ‖ N(0, I)) = ½ Σ_d (σ² + μ² − 1 − log σ²), per sample.
-
-    Shapes:
-        mu, logvar: (B, Z)  ->  (B,).
-    """
-    if mu.shape != logvar.shape:
-        raise ValueError(f"expected mu and logvar of one shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
-    return 0.5 * (logvar.exp() + mu**2 - 1 - logvar).sum(dim=-1)
-
-
-LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
-
-
-def reconstruction_loss(
-    prediction: torch.Tensor, target: torch.Tensor, likelihood: str = "bernoulli", token_mask: torch.Tensor | None = None
-) -> torch.Tensor:
-    """−log p(x | z) per sample, summed over everything but the batch axis.
-
-    Args:
-        prediction: ``"bernoulli"``: logits shaped like target (pixels in [0, 1]);
-            ``"gaussian"``: the mean x̂ (unit variance; the constant ½ log 2π is dropped, so ½ ‖x − x̂‖²);
-            ``"categorical"``: token logits (B, T, V).
-        target: x; for ``"categorical"`` token ids (B, T).
-        likelihood: one of ``"bernoulli"``, ``"gaussian"``, ``"categorical"``.
-        token_mask: (B, T) for ``"categorical"``: only real tokens count.
-
-    Returns:
-        (B,)
-    """
-    if likelihood == "categorical":
-        if prediction.ndim != 3 or prediction.shape[:2] != target.shape:
-            raise ValueError(f"expected logits (B, T, V) for token ids (B, T), got {tuple(prediction.shape)} and {tuple(target.shape)}")
-        nll = F.cross_entropy(prediction.transpose(1, 2), target, reduction="none")  # (B, T)
-        if token_mask is not None:
-            nll = nll * token_mask.to(nll.dtype)
-        return nll.sum(dim=1)
-    if prediction.shape != target.shape:
-        raise ValueError(f"expected prediction shaped like target {tuple(target.shape)}, got {tuple(prediction.shape)}")
-    if likelihood == "bernoulli":
-        nll = F.binary_cross_entropy_with_logits(prediction, target, reduction="none")
-    elif likelihood == "gaussian":
-        nll = 0.5 * (prediction - target) ** 2
-    else:
-        raise ValueError(f"expected likelihood one of {LIKELIHOODS}, got {likelihood!r}")
-    return nll.flatten(1).sum(dim=1)
-
-
-def vae_loss(
-    prediction: torch.Tensor,
-    target: torch.Tensor,
-    mu: torch.Tensor,
-    logvar: torch.Tensor,
-    beta: float = 1.0,
-    likelihood: str = "bernoulli",
-) -> VAEOutput:
-    """Negative ELBO: E_q[−log p(x | z)] + β · KL(q(z | x) ‖ N(0, I)), averaged over the batch (one z sample)."""
-    reconstruction = reconstruction_loss(prediction, target, likelihood).mean()
-    kl = gaussian_kl(mu, logvar).mean()
-    return VAEOutput(reconstruction + beta * kl, reconstruction, kl)

@@ -5,10 +5,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmlearn.align import clip_loss
-from cmlearn.binding import BindingSpace, FrameMeanVideoEncoder, chance_class_recall, class_retrieval_report, modality_dropout_mask
-from cmlearn.encoders import GRUTextEncoder, SmallCNN, SpectrogramEncoder
-from cmlearn.metrics import retrieval_report
+from cmlearn.anchored import AnchoredSpace
+from cmlearn.batch import modality_dropout_mask
+from cmlearn.contrastive import clip_loss
+from cmlearn.encoders import FrameMeanVideoEncoder, GRUTextEncoder, SmallCNN, SpectrogramEncoder
+from cmlearn.metrics import chance_class_recall, class_retrieval_report, retrieval_report
 
 
 class Linear(nn.Module):
@@ -24,51 +25,51 @@ class Linear(nn.Module):
 
 def tiny_space():
     torch.manual_seed(0)
-    return BindingSpace("image", {"image": SmallCNN(out_dim=8, channels=(4, 4, 4), image_size=8, in_channels=1),
+    return AnchoredSpace("image", {"image": SmallCNN(out_dim=8, channels=(4, 4, 4), image_size=8, in_channels=1),
                                   "text": GRUTextEncoder(12, out_dim=8, embed_dim=4, hidden_dim=4),
                                   "audio": SpectrogramEncoder(out_dim=8, channels=(2, 2, 2))}, embed_dim=5)
 
 
-def test_binding_loss_is_the_sum_of_clip_losses_of_the_pairs_present():
+def test_loss_is_the_sum_of_clip_losses_of_the_pairs_present():
     space = tiny_space().eval()
     g = torch.Generator().manual_seed(1)
     batch = {"image": torch.rand(4, 1, 8, 8, generator=g), "audio": torch.randn(4, 2000, generator=g),
              "input_ids": torch.randint(1, 12, (4, 5), generator=g), "attention_mask": torch.ones(4, 5, dtype=torch.long)}
-    h_image = space.embed("image", batch["image"])
-    by_hand_audio = clip_loss(h_image, space.embed("audio", batch["audio"]), space.logit_scale["audio"]).loss
-    by_hand_text = clip_loss(h_image, space.embed("text", batch["input_ids"], batch["attention_mask"]), space.logit_scale["text"]).loss
+    h_image = space.encode("image", batch["image"])
+    by_hand_audio = clip_loss(h_image, space.encode("audio", batch["audio"]), space.contrastive["audio"].logit_scale).loss
+    by_hand_text = clip_loss(h_image, space.encode("text", batch["input_ids"], batch["attention_mask"]), space.contrastive["text"].logit_scale).loss
     only_audio = {k: batch[k] for k in ("image", "audio")}
     assert space.paired_modalities(only_audio) == ["audio"]
-    torch.testing.assert_close(space.binding_loss(only_audio), by_hand_audio)
-    torch.testing.assert_close(space.binding_loss(batch), by_hand_audio + by_hand_text)
+    torch.testing.assert_close(space.loss(only_audio), by_hand_audio)
+    torch.testing.assert_close(space.loss(batch), by_hand_audio + by_hand_text)
 
 
 def test_audio_batch_gives_no_gradient_to_the_text_tower():
     space = tiny_space()
     g = torch.Generator().manual_seed(2)
-    space.binding_loss({"image": torch.rand(4, 1, 8, 8, generator=g), "audio": torch.randn(4, 2000, generator=g)}).backward()
+    space.loss({"image": torch.rand(4, 1, 8, 8, generator=g), "audio": torch.randn(4, 2000, generator=g)}).backward()
     assert all(p.grad is None for p in space.encoders["text"].parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in space.encoders["audio"].parameters())
 
 
-def test_embeddings_have_unit_length_and_embed_all_matches_embed():
+def test_embeddings_have_unit_length_and_embed_matches_encode():
     space = tiny_space().eval()
     x = torch.rand(7, 1, 8, 8, generator=torch.Generator().manual_seed(3))
-    h = space.embed_all("image", x, batch_size=3)
+    h = space.embed("image", x, batch_size=3)
     torch.testing.assert_close(h.norm(dim=1), torch.ones(7))
-    torch.testing.assert_close(h, space.embed("image", x).detach())
+    torch.testing.assert_close(h, space.encode("image", x).detach())
 
 
 def test_bad_construction_and_batches_raise():
     with pytest.raises(ValueError, match="anchor"):
-        BindingSpace("image", {"text": Linear(3)})
+        AnchoredSpace("image", {"text": Linear(3)})
     with pytest.raises(ValueError, match="unknown modality"):
-        BindingSpace("image", {"image": Linear(3), "smell": Linear(3)})
-    space = BindingSpace("image", {"image": Linear(3), "audio": Linear(4)})
+        AnchoredSpace("image", {"image": Linear(3), "smell": Linear(3)})
+    space = AnchoredSpace("image", {"image": Linear(3), "audio": Linear(4)})
     with pytest.raises(ValueError, match="no other modality"):
-        space.binding_loss({"image": torch.zeros(2, 3)})
+        space.loss({"image": torch.zeros(2, 3)})
     with pytest.raises(KeyError, match="no encoder"):
-        space.embed("text", torch.zeros(2, 3))
+        space.encode("text", torch.zeros(2, 3))
 
 
 def test_class_retrieval_with_distinct_labels_equals_instance_retrieval():
@@ -138,16 +139,16 @@ def test_frame_mean_gradient_is_the_same_for_every_frame_permutation():
 
 def test_add_modality_gives_a_new_trainable_tower_and_leaves_the_others_unchanged():
     torch.manual_seed(9)
-    space = BindingSpace("image", {"image": Linear(3), "audio": Linear(4)}, embed_dim=5)
+    space = AnchoredSpace("image", {"image": Linear(3), "audio": Linear(4)}, embed_dim=5)
     image = torch.randn(4, 3)
-    before = space.embed("image", image).detach()
+    before = space.encode("image", image).detach()
     assert space.add_modality("video", Linear(7)) is space
     assert space.modalities == ("image", "audio", "video")
-    torch.testing.assert_close(space.embed("image", image).detach(), before)
-    loss = space.binding_loss({"image": image, "video": torch.randn(4, 7)})
+    torch.testing.assert_close(space.encode("image", image).detach(), before)
+    loss = space.loss({"image": image, "video": torch.randn(4, 7)})
     assert space.paired_modalities({"image": image, "video": torch.randn(4, 7)}) == ["video"]
     loss.backward()
-    assert space.logit_scale["video"].grad is not None and space.projections["video"].mlp[0].weight.grad is not None
+    assert space.contrastive["video"].logit_scale.grad is not None and space.projections["video"].mlp[0].weight.grad is not None
     with pytest.raises(ValueError, match="already"):
         space.add_modality("audio", Linear(4))
     with pytest.raises(ValueError, match="unknown modality"):

@@ -1,52 +1,92 @@
-"""Cross-modal generation (article §5.2.1): a product-of-experts VAE and a text-to-image conditional GAN.
+"""The cross-modal VAE (article §5.2.1): product-of-experts posterior, cross-reconstruction or MVAE objective.
 
-Used in chapter 8 (``08_weak_pairs_and_generation``).
-
-* :class:`CrossModalVAE`: a VAE (Kingma & Welling 2014) over two modalities with the
-  product-of-experts posterior of MVAE (Wu & Goodman 2018). Each modality m has an encoder
-  giving a Gaussian "expert" q(z | x_m) = N(μ_m, σ_m²). The posterior given any *subset* of
-  modalities is the product of their experts and the prior N(0, I),
-
-  .. math::
-
-      T_m = \\sigma_m^{-2}, \\qquad
-      \\sigma^2 = \\Big(1 + \\sum_{m \\text{ present}} T_m\\Big)^{-1}, \\qquad
-      \\mu = \\sigma^2 \\sum_{m \\text{ present}} T_m\\, \\mu_m
-
-  (a precision-weighted mean; the prior adds precision 1 at mean 0). So a sample without a
-  caption simply has one expert fewer: the model trains on partly paired data, and an
-  image is generated from text alone by decoding z from q(z | text).
-
-  Its default objective (``objective="cross"``) is a **cross-reconstruction** variant, not
-  MVAE's: for each subset S of {image, text} it decodes z ~ q(z | x_S) into *every* modality the
-  sample has, so the text-only posterior must also explain the image. MVAE's sub-sampled ELBO
-  (``objective="mvae"``) reconstructs from q(z | x_S) only the modalities in S,
-
-  .. math::
-
-      \\mathcal L_{\\text{MVAE}} = \\sum_{S} \\Big(\\mathbb E_{q(z \\mid x_S)}\\Big[-\\sum_{m \\in S} \\lambda_m \\log p(x_m \\mid z)\\Big]
-          + \\beta\\,\\mathrm{KL}\\big(q(z \\mid x_S)\\,\\|\\,\\mathcal N(0, I)\\big)\\Big),
-
-  and the cross variant replaces m ∈ S by "every m the sample has".
-* :class:`ConditionalGAN` (text → 32×32 image): a generator G(noise, c) and a projection
-  discriminator D(x, c) = wᵀφ(x) + ⟨E c, φ(x)⟩ (Miyato & Koyama 2018), trained with the
-  matching-aware loss of GAN-INT-CLS (Reed et al. 2016): a real image with the *wrong* text
-  counts as fake too, so D must check that image and text agree.
-* :func:`bag_of_words`: a caption as a 0/1 vector over the vocabulary, the text feature both
-  models can share (``CrossModalVAE(text_encoder="bag_of_words")`` and the GAN's condition c).
+Used in chapter 8 (``08_weak_pairs_and_generation``); see :mod:`cmlearn.generative` for the formulas.
+The VAE's loss parts live here too: the negative ELBO (Kingma & Welling 2014),
+−ELBO = E_q[−log p(x | z)] + β · KL(q(z | x) ‖ N(0, I)).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 
-from cmlearn.encoders.text import check_token_batch
-from cmlearn.losses import VAEOutput, gaussian_kl, reconstruction_loss
+from cmlearn.encoders.text import bag_of_words, check_token_batch
 
 MODALITIES = ("image", "text")
+
+
+@dataclass
+class VAEOutput:
+    """Negative ELBO and its two parts, each a mean over the batch."""
+
+    loss: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, diag σ²) ‖ N(0, I)) = ½ Σ_d (σ² + μ² − 1 − log σ²), per sample.
+
+    Shapes:
+        mu, logvar: (B, Z)  ->  (B,).
+    """
+    if mu.shape != logvar.shape:
+        raise ValueError(f"expected mu and logvar of one shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    return 0.5 * (logvar.exp() + mu**2 - 1 - logvar).sum(dim=-1)
+
+
+LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
+
+
+def reconstruction_loss(
+    prediction: torch.Tensor, target: torch.Tensor, likelihood: str = "bernoulli", token_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """−log p(x | z) per sample, summed over everything but the batch axis.
+
+    Args:
+        prediction: ``"bernoulli"``: logits shaped like target (pixels in [0, 1]);
+            ``"gaussian"``: the mean x̂ (unit variance; the constant ½ log 2π is dropped, so ½ ‖x − x̂‖²);
+            ``"categorical"``: token logits (B, T, V).
+        target: x; for ``"categorical"`` token ids (B, T).
+        likelihood: one of ``"bernoulli"``, ``"gaussian"``, ``"categorical"``.
+        token_mask: (B, T) for ``"categorical"``: only real tokens count.
+
+    Returns:
+        (B,)
+    """
+    if likelihood == "categorical":
+        if prediction.ndim != 3 or prediction.shape[:2] != target.shape:
+            raise ValueError(f"expected logits (B, T, V) for token ids (B, T), got {tuple(prediction.shape)} and {tuple(target.shape)}")
+        nll = F.cross_entropy(prediction.transpose(1, 2), target, reduction="none")  # (B, T)
+        if token_mask is not None:
+            nll = nll * token_mask.to(nll.dtype)
+        return nll.sum(dim=1)
+    if prediction.shape != target.shape:
+        raise ValueError(f"expected prediction shaped like target {tuple(target.shape)}, got {tuple(prediction.shape)}")
+    if likelihood == "bernoulli":
+        nll = F.binary_cross_entropy_with_logits(prediction, target, reduction="none")
+    elif likelihood == "gaussian":
+        nll = 0.5 * (prediction - target) ** 2
+    else:
+        raise ValueError(f"expected likelihood one of {LIKELIHOODS}, got {likelihood!r}")
+    return nll.flatten(1).sum(dim=1)
+
+
+def vae_loss(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    beta: float = 1.0,
+    likelihood: str = "bernoulli",
+) -> VAEOutput:
+    """Negative ELBO: E_q[−log p(x | z)] + β · KL(q(z | x) ‖ N(0, I)), averaged over the batch (one z sample)."""
+    reconstruction = reconstruction_loss(prediction, target, likelihood).mean()
+    kl = gaussian_kl(mu, logvar).mean()
+    return VAEOutput(reconstruction + beta * kl, reconstruction, kl)
 
 
 def product_of_experts(
@@ -75,21 +115,6 @@ def product_of_experts(
     return mean, -torch.log(total)
 
 
-def bag_of_words(input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab_size: int, pad_id: int = 0) -> torch.Tensor:
-    """A caption as the 0/1 vector of the words it contains: (B, T) token ids → (B, V), padding left out.
-
-    Word order is lost, which costs nothing for captions like "a small red circle": colour, shape
-    and size are each named by one word.
-    """
-    check_token_batch(input_ids, attention_mask)  # shapes agree, no empty caption
-    if int(input_ids.max()) >= vocab_size or int(input_ids.min()) < 0:
-        raise ValueError(f"expected token ids in [0, {vocab_size}), got ids from {int(input_ids.min())} to {int(input_ids.max())}")
-    counts = torch.zeros(input_ids.shape[0], vocab_size, device=input_ids.device)
-    counts.scatter_add_(1, input_ids, attention_mask.to(counts.dtype))  # (B, V): how often each word occurs
-    counts[:, pad_id] = 0
-    return (counts > 0).to(torch.float32)
-
-
 def randn_like(x: torch.Tensor, shape=None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Standard normal noise on x's device; drawn on the generator's device (e.g. a seeded CPU one) if given."""
     device = generator.device if generator is not None else x.device
@@ -101,7 +126,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
     return mu + torch.exp(0.5 * logvar) * randn_like(mu, generator=generator)
 
 
-def _conv_stack(in_channels: int, channels: tuple[int, ...]) -> nn.Sequential:
+def conv_stack(in_channels: int, channels: tuple[int, ...]) -> nn.Sequential:
     layers, previous = [], in_channels
     for width in channels:  # each halves H and W
         layers += [nn.Conv2d(previous, width, 4, stride=2, padding=1), nn.BatchNorm2d(width), nn.LeakyReLU(0.2)]
@@ -109,7 +134,7 @@ def _conv_stack(in_channels: int, channels: tuple[int, ...]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _deconv_stack(channels: tuple[int, ...], out_channels: int) -> nn.Sequential:
+def deconv_stack(channels: tuple[int, ...], out_channels: int) -> nn.Sequential:
     layers = []
     for a, b in zip(channels[:-1], channels[1:], strict=True):  # each doubles H and W
         layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), nn.BatchNorm2d(b), nn.ReLU()]
@@ -166,7 +191,7 @@ class CrossModalVAE(nn.Module):
         if objective not in ("cross", "mvae"):
             raise ValueError(f"objective: expected 'cross' or 'mvae', got {objective!r}")
         cells = (image_size // 8) ** 2
-        self.image_encoder = nn.Sequential(_conv_stack(image_channels, channels), nn.Flatten(), nn.Linear(channels[-1] * cells, 2 * latent_dim))
+        self.image_encoder = nn.Sequential(conv_stack(image_channels, channels), nn.Flatten(), nn.Linear(channels[-1] * cells, 2 * latent_dim))
         if text_encoder == "gru":
             self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
             self.text_rnn = nn.GRU(embed_dim, hidden_dim, batch_first=True)
@@ -175,7 +200,7 @@ class CrossModalVAE(nn.Module):
             self.text_mlp = nn.Sequential(nn.Linear(vocab_size, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 2 * latent_dim))
         self.text_encoder, self.objective = text_encoder, objective
         self.image_decoder_input = nn.Linear(latent_dim, channels[-1] * cells)
-        self.image_decoder = _deconv_stack(tuple(reversed(channels)), image_channels)
+        self.image_decoder = deconv_stack(tuple(reversed(channels)), image_channels)
         self.text_decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, max_length * vocab_size))
         self.vocab_size, self.max_length, self.latent_dim, self.pad_id = vocab_size, max_length, latent_dim, pad_id
         self.image_shape = (image_channels, image_size, image_size)
@@ -298,104 +323,3 @@ class CrossModalVAE(nn.Module):
 
 
 # ----------------------------------------------------------------------------- conditional GAN
-
-
-class TextToImageGenerator(nn.Module):
-    """G(noise, c): [noise; c] → (H/8)×(W/8) map → three transposed convolutions → (B, C, H, W) in [0, 1]."""
-
-    def __init__(
-        self,
-        condition_dim: int,
-        noise_dim: int = 32,
-        channels: tuple[int, int, int] = (128, 64, 32),
-        image_channels: int = 3,
-        image_size: int = 32,
-    ):
-        super().__init__()
-        if image_size % 8:
-            raise ValueError(f"expected image_size divisible by 8, got {image_size}")
-        self.top_size = image_size // 8
-        self.input = nn.Sequential(nn.Linear(noise_dim + condition_dim, channels[0] * self.top_size**2), nn.ReLU())
-        self.body = _deconv_stack(channels, image_channels)
-        self.noise_dim, self.condition_dim, self.top_channels = noise_dim, condition_dim, channels[0]
-
-    def forward(self, noise: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        top = self.input(torch.cat([noise, condition], dim=1)).view(-1, self.top_channels, self.top_size, self.top_size)
-        return torch.sigmoid(self.body(top))  # (B, C, H, W)
-
-
-class ProjectionDiscriminator(nn.Module):
-    """D(x, c) = wᵀφ(x) + ⟨E c, φ(x)⟩ + b, φ a spectrally normalised CNN (Miyato & Koyama 2018)."""
-
-    def __init__(self, condition_dim: int, channels: tuple[int, int, int] = (32, 64, 128), image_channels: int = 3):
-        super().__init__()
-        layers, previous = [], image_channels
-        for width in channels:
-            layers += [spectral_norm(nn.Conv2d(previous, width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
-            previous = width
-        self.features = nn.Sequential(*layers)
-        self.linear = spectral_norm(nn.Linear(previous, 1))
-        self.embed = spectral_norm(nn.Linear(condition_dim, previous, bias=False))
-
-    def forward(self, images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        phi = self.features(images).sum(dim=(2, 3))  # (B, F)
-        return self.linear(phi).squeeze(1) + (self.embed(condition) * phi).sum(dim=1)  # (B,) logits
-
-
-class ConditionalGAN(nn.Module):
-    """Text → image GAN (32×32 by default) conditioned on a text feature c (B, condition_dim), e.g. :func:`bag_of_words` or MiniLM's g.
-
-    Losses (non-saturating, with softplus(−s) = −log σ(s)):
-        D: softplus(−D(x, c)) + ½[softplus(D(x, c_wrong)) + softplus(D(G(ε, c), c))]
-        G: softplus(−D(G(ε, c), c))
-    where c_wrong is another sample's text (the batch rolled by one).
-
-    Args:
-        condition_dim: size of the text feature c.
-        noise_dim: size of the noise ε.
-        image_channels: C of the images.
-        generator_channels, discriminator_channels: conv widths of G (from the (H/8)×(W/8) map up) and D (from the image down).
-        image_size: H = W, divisible by 8.
-    """
-
-    def __init__(
-        self,
-        condition_dim: int,
-        noise_dim: int = 32,
-        image_channels: int = 3,
-        generator_channels: tuple[int, int, int] = (128, 64, 32),
-        discriminator_channels: tuple[int, int, int] = (32, 64, 128),
-        image_size: int = 32,
-    ):
-        super().__init__()
-        self.generator = TextToImageGenerator(condition_dim, noise_dim, generator_channels, image_channels, image_size)
-        self.discriminator = ProjectionDiscriminator(condition_dim, discriminator_channels, image_channels)
-        self.noise_dim, self.condition_dim = noise_dim, condition_dim
-        self.image_shape = (image_channels, image_size, image_size)
-
-    def _check(self, condition: torch.Tensor, images: torch.Tensor | None = None) -> None:
-        if condition.ndim != 2 or condition.shape[1] != self.condition_dim:
-            raise ValueError(f"expected condition of shape (B, {self.condition_dim}), got {tuple(condition.shape)}")
-        if images is not None:
-            if images.ndim != 4 or tuple(images.shape[1:]) != self.image_shape:
-                raise ValueError(f"expected images of shape (B, {', '.join(map(str, self.image_shape))}), got {tuple(images.shape)}")
-            if images.shape[0] != condition.shape[0]:
-                raise ValueError(f"expected one batch size, got images {images.shape[0]} and condition {condition.shape[0]}")
-
-    def generate(self, condition: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Images (B, C, H, W) in [0, 1] for text features ``condition`` (B, condition_dim)."""
-        self._check(condition)
-        noise = randn_like(condition, (condition.shape[0], self.noise_dim), generator)
-        return self.generator(noise, condition)
-
-    def discriminator_loss(self, images: torch.Tensor, condition: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        self._check(condition, images)
-        with torch.no_grad():
-            fake = self.generate(condition, generator)
-        # Real, wrong-caption and generated pairs through D in one pass: (3B,) logits.
-        logits = self.discriminator(torch.cat([images, images, fake]), torch.cat([condition, condition.roll(1, dims=0), condition]))
-        real, wrong, fooled = logits.split(images.shape[0])
-        return F.softplus(-real).mean() + 0.5 * (F.softplus(wrong).mean() + F.softplus(fooled).mean())
-
-    def generator_loss(self, condition: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return F.softplus(-self.discriminator(self.generate(condition, generator), condition)).mean()

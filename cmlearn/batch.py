@@ -1,0 +1,157 @@
+"""The batch contract: what a batch dict holds, per modality, and which modalities a sample has.
+
+Used in chapters 4, 6 and 7 (through the models) and in every chapter that trains (through :func:`cmlearn.fit`).
+A batch is the flat dict the data loaders make; each modality reads its inputs from it by name
+(:data:`MODALITY_INPUTS`): ``image`` (B, C, H, W); ``input_ids`` and ``attention_mask`` (B, T) for
+``text``; ``audio`` (B, N); ``video`` (B, T, C, H, W). A *modality mask* ``{modality: (B,) bool}`` says
+which samples have each modality (True = present); :func:`modality_dropout_mask` draws one for training.
+:func:`predict` runs a model over N samples in batches (evaluation), slicing and moving any batch structure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import torch
+
+MODALITY_INPUTS: dict[str, tuple[str, ...]] = {
+    "image": ("image",),
+    "text": ("input_ids", "attention_mask"),
+    "audio": ("audio",),
+    "video": ("video",),
+}
+
+
+def check_modalities(names) -> None:
+    """Raise a ValueError naming every modality of ``names`` that is not a key of MODALITY_INPUTS."""
+    unknown = [m for m in names if m not in MODALITY_INPUTS]
+    if unknown:
+        raise ValueError(f"unknown modality {unknown}; expected names from {list(MODALITY_INPUTS)}")
+
+
+def modality_inputs(batch: dict, modality: str) -> list[torch.Tensor]:
+    """The tensors of ``batch`` that ``modality``'s extractor reads, in order (keys from MODALITY_INPUTS)."""
+    keys = MODALITY_INPUTS[modality]
+    missing = [k for k in keys if k not in batch]
+    if missing:
+        raise KeyError(f"batch is missing {missing} for modality {modality!r}: expected keys {list(keys)}, got {sorted(batch)}")
+    return [batch[k] for k in keys]
+
+
+def modality_dropout_mask(batch_size: int, modalities: Sequence[str], p: float,
+                          generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """Drop each modality of each sample with probability ``p``, keeping at least one per sample.
+
+    Training a fused model under such masks (``model(batch, mask=...)``) teaches it to predict from
+    whatever is present. Samples that lost every modality get one back, drawn uniformly.
+
+    Returns:
+        {modality: (B,) bool, True = present}.
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"p must be a probability in [0, 1), got {p!r}")
+    if len(modalities) < 2:
+        raise ValueError(f"modality dropout needs at least two modalities, got {list(modalities)}")
+    present = torch.rand(batch_size, len(modalities), generator=generator) >= p  # (B, M)
+    keep = torch.randint(len(modalities), (batch_size,), generator=generator)  # (B,) the one to restore
+    empty = ~present.any(dim=1)
+    present[empty, keep[empty]] = True
+    return {m: present[:, i] for i, m in enumerate(modalities)}
+
+
+def slice_batch(inputs, start: int, stop: int):
+    """Rows start:stop of every tensor in ``inputs`` (a tensor, or a dict/tuple/list of them, nested); other values pass."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs[start:stop]
+    if isinstance(inputs, dict):
+        return {key: slice_batch(value, start, stop) for key, value in inputs.items()}
+    if isinstance(inputs, (tuple, list)):
+        return type(inputs)(slice_batch(value, start, stop) for value in inputs)
+    return inputs
+
+
+def batch_to(inputs, device: torch.device):
+    """``inputs`` (a tensor, or a dict/tuple/list of them, nested) with every tensor moved to ``device``."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs.to(device, non_blocking=True)
+    if isinstance(inputs, dict):
+        return {key: batch_to(value, device) for key, value in inputs.items()}
+    if isinstance(inputs, (tuple, list)):
+        return type(inputs)(batch_to(value, device) for value in inputs)
+    return inputs
+
+
+def _first_tensor(inputs) -> torch.Tensor | None:
+    if isinstance(inputs, torch.Tensor):
+        return inputs
+    values = inputs.values() if isinstance(inputs, dict) else inputs if isinstance(inputs, (tuple, list)) else ()
+    for value in values:
+        found = _first_tensor(value)
+        if found is not None:
+            return found
+    return None
+
+
+def _gather(parts: list):
+    """Concatenate the per-batch outputs along the batch axis, keeping their structure (tensor, tuple, dict)."""
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(parts)
+    if isinstance(first, dict):
+        return {key: _gather([p[key] for p in parts]) for key in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(_gather([p[i] for p in parts]) for i in range(len(first)))
+    raise TypeError(f"expected the forward function to return tensors (or a tuple/dict of them), got {type(first).__name__}")
+
+
+def _to_cpu_float(output):
+    if isinstance(output, torch.Tensor):
+        return output.float().cpu() if output.is_floating_point() else output.cpu()
+    if isinstance(output, dict):
+        return {key: _to_cpu_float(value) for key, value in output.items()}
+    if isinstance(output, (tuple, list)):
+        return type(output)(_to_cpu_float(value) for value in output)
+    raise TypeError(f"expected the forward function to return tensors (or a tuple/dict of them), got {type(output).__name__}")
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, inputs, forward=None, *, batch_size: int = 512, precision=None):
+    """Run ``model`` over N samples in batches, in eval mode and without gradients; outputs on the CPU.
+
+    Args:
+        model: the module; put in eval mode for the call (its train/eval mode is restored afterwards).
+        inputs: (N, ...) tensors: one tensor, or a dict (a batch dict, the usual case) or tuple of them.
+            Each batch is rows start:start + batch_size of every tensor, moved to the model's device.
+        forward: ``forward(model, batch) -> output``; default ``model(batch)``. The output may be a tensor
+            or a tuple/dict of tensors (e.g. ``lambda m, b: m(b).y`` for a :class:`cmlearn.FourPartModel`).
+        batch_size: samples per batch (results can depend on it in the last bits of float arithmetic).
+        precision: a :class:`cmlearn.Precision`: its device and autocast; default the model's device, float32.
+
+    Returns:
+        The outputs of all batches concatenated along the first axis, floats as float32, on the CPU,
+        with the structure ``forward`` returns.
+    """
+    first = _first_tensor(inputs)
+    if first is None:
+        raise TypeError(f"expected inputs as a tensor or a dict/tuple of (N, ...) tensors, got {type(inputs).__name__}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if precision is not None:
+        device, autocast = precision.device, precision.autocast
+    else:
+        parameter = next(model.parameters(), None)
+        device = parameter.device if parameter is not None else torch.device("cpu")
+        autocast = contextlib.nullcontext
+    forward = forward or (lambda module, batch: module(batch))
+    was_training = model.training
+    model.eval()
+    parts = []
+    try:
+        for start in range(0, first.shape[0], batch_size):
+            batch = batch_to(slice_batch(inputs, start, start + batch_size), device)
+            with autocast():
+                parts.append(_to_cpu_float(forward(model, batch)))
+    finally:
+        model.train(was_training)
+    return _gather(parts)
