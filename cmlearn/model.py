@@ -1,6 +1,7 @@
 """The four-part model of article §3.1: extractors → shared space → fusion → head.
 
-Used in chapter 4 (``04_fusion``) and chapter 5 (``05_multimodal_knowledge``).
+Used in chapter 4 (``04_fusion``), chapter 5 (``05_multimodal_knowledge``), chapter 6 (``06_framework``)
+and chapter 7 (``07_more_modalities``).
 
 .. math::
 
@@ -27,10 +28,11 @@ import torch
 from torch import nn
 
 from cmlearn import encoders
-from cmlearn import fusion as fusions
-from cmlearn.batch import MODALITY_INPUTS, check_modalities, modality_inputs
+from cmlearn.batch import check_modalities, modality_inputs
+from cmlearn.fusion.registry import FUSION_REGISTRY
 from cmlearn.heads import LinearHead, MatchingHead, MLPHead
 from cmlearn.shared import SharedSpace
+
 
 @dataclass
 class FourPartOutput:
@@ -143,9 +145,9 @@ EXTRACTORS = {
     "audio": {"spectrogram": encoders.SpectrogramEncoder, "waveform": encoders.WaveformEncoder},
     "video": {"frame_gru": encoders.FrameGRUVideoEncoder, "conv3d": encoders.Conv3dVideoEncoder},
 }
-VECTOR_FUSIONS = ("concat", "late", "weighted_sum", "gated", "tensor", "low_rank")
-TOKEN_FUSIONS = ("cross_attention", "self_attention", "meta_space")
-FUSIONS = VECTOR_FUSIONS + TOKEN_FUSIONS + ("film",)
+FUSIONS = tuple(FUSION_REGISTRY)  # see cmlearn.fusion.registry
+TOKEN_FUSIONS = tuple(name for name, entry in FUSION_REGISTRY.items() if entry.takes_tokens)
+VECTOR_FUSIONS = tuple(name for name, entry in FUSION_REGISTRY.items() if not entry.takes_tokens and entry.raw_target is None)
 HEADS = ("linear", "mlp", "matching")
 
 
@@ -175,7 +177,8 @@ def build_model(
         modalities: modality -> extractor settings; ``"kind"`` picks the extractor (default: image
             ``small_cnn``, text ``gru``, audio ``spectrogram``, video ``frame_gru``; see :data:`EXTRACTORS`),
             the other keys go to its constructor (e.g. ``{"text": {"vocab_size": 40}}``).
-        fusion: a name from :data:`FUSIONS` or ``{"kind": name, **kwargs}``. Cross-attention takes
+        fusion: a name from :data:`FUSIONS` (built as :data:`cmlearn.fusion.registry.FUSION_REGISTRY`
+            says) or ``{"kind": name, **kwargs}``. Cross-attention takes
             ``query``/``context`` (default: the first two modalities); FiLM takes ``target`` (default
             ``"image"``), whose extractor then becomes the FiLM-ed CNN inside the fusion.
         head: ``"linear"``, ``"mlp"`` or ``"matching"``, or ``{"kind": ..., "out_dim": ...}``
@@ -188,51 +191,25 @@ def build_model(
     check_modalities(modalities)
     fusion_kind, fusion_kwargs = _spec(fusion, "fusion", FUSIONS)
     head_kind, head_kwargs = _spec(head or {"kind": "linear", "out_dim": 2}, "head", HEADS)
+    entry = FUSION_REGISTRY[fusion_kind]
     names = list(modalities)
 
-    film_target = fusion_kwargs.pop("target", "image") if fusion_kind == "film" else None
+    raw_target = fusion_kwargs.setdefault("target", entry.raw_target) if entry.raw_target else None
     extractors = {}
     for m, settings in modalities.items():
         kind, kwargs = _spec({"kind": next(iter(EXTRACTORS[m])), **(settings or {})}, f"{m} extractor", EXTRACTORS[m])
-        extractors[m] = nn.Identity() if m == film_target else EXTRACTORS[m][kind](**kwargs)
+        extractors[m] = nn.Identity() if m == raw_target else EXTRACTORS[m][kind](**kwargs)
 
-    takes_tokens = fusion_kind in TOKEN_FUSIONS
-    vector_dims = {m: e.out_dim for m, e in extractors.items() if m != film_target}
-    token_modalities = tuple(m for m, e in extractors.items() if takes_tokens and hasattr(e, "tokens"))
+    vector_dims = {m: e.out_dim for m, e in extractors.items() if m != raw_target}
+    token_modalities = tuple(m for m, e in extractors.items() if entry.takes_tokens and hasattr(e, "tokens"))
     in_dims = {m: (extractors[m].token_dim if m in token_modalities else d) for m, d in vector_dims.items()}
     shared = SharedSpace(in_dims, shared_dim, shared_hidden, token_modalities=token_modalities)
     dims = {m: shared_dim for m in in_dims}
 
     out_dim = fusion_kwargs.pop("out_dim", None)
-    if fusion_kind == "concat":
-        fuse = fusions.ConcatFusion(dims, out_dim)
-    elif fusion_kind == "late":
-        fuse = fusions.LateFusion(dims, head_kwargs.get("out_dim", 2), **fusion_kwargs)
-    elif fusion_kind == "weighted_sum":
-        fuse = fusions.WeightedSumFusion(dims)
-    elif fusion_kind == "gated":
-        fuse = fusions.GatedFusion(dims, out_dim or shared_dim)
-    elif fusion_kind == "tensor":
-        fuse = fusions.TensorFusion(dims, out_dim or shared_dim)
-    elif fusion_kind == "low_rank":
-        fuse = fusions.LowRankFusion(dims, out_dim or shared_dim, **fusion_kwargs)
-    elif fusion_kind == "cross_attention":
-        if len(names) != 2:
-            raise ValueError(f"cross-attention fuses exactly two modalities (query and context), got {names}")
-        query, context = fusion_kwargs.pop("query", names[0]), fusion_kwargs.pop("context", names[1])
-        check_modalities([query, context])
-        fuse = fusions.CrossModalAttention(query, context, shared_dim, out_dim=out_dim, **fusion_kwargs)
-    elif fusion_kind == "self_attention":
-        fuse = fusions.MultimodalSelfAttention(names, shared_dim, out_dim=out_dim, **fusion_kwargs)
-    elif fusion_kind == "meta_space":
-        fuse = fusions.MetaSpaceFusion(names, shared_dim, out_dim=out_dim, **fusion_kwargs)
-    else:  # film
-        others = [m for m in names if m != film_target]
-        if film_target not in names or len(others) != 1:
-            raise ValueError(f"FiLM needs the target {film_target!r} and exactly one other modality, got {names}")
-        fuse = fusions.FiLMFusion(shared_dim, out_dim or shared_dim, target=film_target, condition=others[0], **fusion_kwargs)
+    fuse = entry.build(dims, names, shared_dim, out_dim, head_kwargs.get("out_dim", 2), **fusion_kwargs)
 
-    if fusion_kind == "late":
+    if entry.predicts:
         head_module = nn.Identity()
     elif head_kind == "matching":
         head_module = MatchingHead(fuse.out_dim, **head_kwargs)

@@ -8,9 +8,9 @@ import torch
 
 from cmlearn.data.audio import DIGIT_WORDS, synthesize_digit_sounds
 from cmlearn.data.audio_sequences import (
-    SEQUENCE_ANSWERS,
     ORDINALS,
     QUESTION_KINDS,
+    SEQUENCE_ANSWERS,
     DigitSequences,
     make_digit_sequences,
     order_blind_ceiling,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cmlearn.data.questions import QUESTION_ANSWERS, NUMBER_ANSWERS, QUESTION_TYPES, make_questions, question_only_baseline, scene_features
+from cmlearn.data.questions import NUMBER_ANSWERS, QUESTION_ANSWERS, QUESTION_TYPES, make_questions, question_only_baseline, scene_features
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from cmlearn.data.scene_corruptions import Corruptions, drop_modalities, mismatch
 from cmlearn.data.scene_text import COLOURS, RELATIONS
 from cmlearn.data.scenes import default_holdout, make_scenes
 
@@ -108,6 +109,74 @@ def test_missing_fraction_and_modality_masks():
     assert (~only_img.has_image).sum() == 250 and only_img.has_caption.all()
 
 
+@pytest.mark.parametrize("n, fraction", [(500, 0.1), (333, 0.25), (101, 0.5), (7, 0.3), (40, 1.0)])
+def test_mismatch_fraction_is_the_share_of_unmatched_pairs_to_within_rounding(n, fraction):
+    ds = make_scenes(n=n, n_objects=2, seed=11, mismatch_fraction=fraction)
+    assert int((~ds.matched).sum()) == round(fraction * n)
+    assert abs((~ds.matched).float().mean().item() - fraction) <= 0.5 / n
+    served, clean = np.array(ds.captions), np.array(ds.clean_captions)
+    assert (served[~ds.matched.numpy()] != clean[~ds.matched.numpy()]).all()
+    assert set(served[~ds.matched.numpy()]) <= set(clean)  # a replacement is another scene's true caption
+
+
+@pytest.mark.parametrize("modality", ["image", "text", "either"])
+def test_missing_modality_masks_count_and_blank_what_is_missing(modality):
+    n, fraction = 300, 0.3
+    clean = make_scenes(n=n, n_objects=1, seed=12)
+    ds = make_scenes(n=n, n_objects=1, seed=12, missing_fraction=fraction, missing_modality=modality)
+    lost_image, lost_text = ~ds.has_image, ~ds.has_caption
+    assert int((lost_image | lost_text).sum()) == round(fraction * n) and not (lost_image & lost_text).any()
+    assert {"image": not lost_text.any(), "text": not lost_image.any(), "either": lost_image.any() and lost_text.any()}[modality]
+    assert ds.images[lost_image].abs().sum() == 0 and torch.equal(ds.images[~lost_image], clean.images[~lost_image])
+    assert [c for c, h in zip(ds.captions, ds.has_caption, strict=True) if not h] == [""] * int(lost_text.sum())
+    assert [c for c, h in zip(ds.captions, ds.has_caption, strict=True) if h] == \
+        [c for c, h in zip(clean.captions, ds.has_caption, strict=True) if h]
+    assert ds.config["missing_modality"] == modality and f"missing_modality={modality!r}" in ds.describe()
+    items = [ds[i] for i in range(n)]
+    assert [it["has_caption"] for it in items] == ds.has_caption.tolist()
+
+
+def test_missing_modality_caption_is_now_text():
+    with pytest.raises(ValueError, match="missing_modality 'caption' is now called 'text'.*use 'image', 'text' or 'either'"):
+        make_scenes(n=10, missing_fraction=0.5, missing_modality="caption")
+    with pytest.raises(ValueError, match=r"missing_modality must be 'image', 'text' or 'either', got 'sound'"):
+        Corruptions(missing_modality="sound")
+
+
+@pytest.mark.parametrize("knobs", [dict(mismatch_fraction=0.3), dict(missing_fraction=0.4, missing_modality="text"),
+                                   dict(image_noise=0.2), dict(typo_rate=0.3, omission_rate=0.2),
+                                   dict(mismatch_fraction=0.2, missing_fraction=0.2, image_noise=0.1, typo_rate=0.1)])
+def test_corruptions_come_after_generation_and_leave_the_clean_scenes_alone(knobs):
+    clean = make_scenes(n=200, n_objects=(1, 3), seed=13)
+    ds = make_scenes(n=200, n_objects=(1, 3), seed=13, **knobs)
+    assert ds.clean_captions == clean.clean_captions and torch.equal(ds.relation, clean.relation)
+    assert all(torch.equal(getattr(ds.objects, f), getattr(clean.objects, f)) for f in ("shape", "colour", "size", "x", "y", "present"))
+    if not knobs.get("image_noise"):
+        keep = ds.has_image
+        assert torch.equal(ds.images[keep], clean.images[keep])
+
+
+def test_corruptions_step_on_its_own():
+    rng = np.random.default_rng(0)
+    images = rng.random((20, 3, 4, 4)).astype(np.float32)
+    captions = [f"a caption number {i % 5}" for i in range(20)]
+    untouched = Corruptions().apply(images.copy(), captions, lambda: 1 / 0, rng)  # nothing to mismatch: never asks
+    assert np.array_equal(untouched.images, images) and untouched.captions == captions and untouched.matched.all()
+    assert untouched.present["image"].all() and untouched.present["text"].all()
+    state = rng.bit_generator.state
+    Corruptions().apply(images.copy(), captions, lambda: captions, rng)
+    assert rng.bit_generator.state == state  # all knobs zero: no random numbers drawn
+    matched, served = mismatch(captions, lambda: captions, 0.5, np.random.default_rng(1))
+    assert (~matched).sum() == 10 and all(s != c for s, c, m in zip(served, captions, matched, strict=True) if not m)
+    with pytest.raises(ValueError, match="all scenes have the same content"):
+        mismatch(captions, lambda: ["same"] * 20, 0.1, np.random.default_rng(1))
+    present = drop_modalities(20, 0.5, "either", np.random.default_rng(2))
+    assert set(present) == {"image", "text"} and (~present["image"] | ~present["text"]).sum() == 10
+    for name, value in [("mismatch_fraction", 1.5), ("typo_rate", -0.1), ("image_noise", 2.0)]:
+        with pytest.raises(ValueError, match=name):
+            Corruptions(**{name: value})
+
+
 def test_image_noise_level():
     clean = make_scenes(n=400, seed=6)
     noisy = make_scenes(n=400, seed=6, image_noise=0.1)
@@ -129,9 +198,9 @@ def test_typo_and_omission_rates():
     assert typo.clean_captions == clean.captions
 
 
-def test_hard_negatives_are_false(pairs):
+def test_swapped_captions_are_false(pairs):
     for kind in ("swap_attributes", "swap_relation"):
-        negs = pairs.hard_negatives(kind)
+        negs = pairs.swapped_captions(kind)
         for i in range(0, 2000, 11):
             m = REL_RE.match(negs[i])
             col_a, shape_a, rel, col_b, shape_b = m.groups()
@@ -145,17 +214,17 @@ def test_hard_negatives_are_false(pairs):
                 assert (col_a, shape_a) not in {(t["colour"], t["shape"]) for t in truth}
                 assert rel == RELATIONS[int(pairs.relation[i])]
     counts = make_scenes(n=300, n_objects=(1, 3), seed=8, paraphrases=False)
-    wrong = counts.hard_negatives("wrong_count")
+    wrong = counts.swapped_captions("wrong_count")
     assert all(w != c for w, c in zip(wrong, counts.captions, strict=True))
     words = {"one": 1, "two": 2, "three": 3}
     totals = [sum(words.get(w, 0) for w in s.replace(",", "").split()) for s in wrong]
     assert all(t != int(n) for t, n in zip(totals, counts.objects.count(), strict=True))
     single = make_scenes(n=200, n_objects=1, seed=8)
-    assert all(a != b for a, b in zip(single.hard_negatives("swap_attributes"), single.clean_captions, strict=True))
+    assert all(a != b for a, b in zip(single.swapped_captions("swap_attributes"), single.clean_captions, strict=True))
     with pytest.raises(ValueError, match="swap_relation"):
-        single.hard_negatives("swap_relation")
+        single.swapped_captions("swap_relation")
     with pytest.raises(ValueError, match="unknown hard-negative"):
-        single.hard_negatives("shuffle")
+        single.swapped_captions("shuffle")
 
 
 def test_split_is_disjoint_complete_and_leak_free():
@@ -249,13 +318,13 @@ def test_captions_tokenize_and_collate_with_the_text_module(pairs):
     assert batch["attention_mask"].sum(dim=1).tolist() == [len(c.split()) for c in batch["caption"]]
 
 
-def test_list_captions_and_their_hard_negatives():
+def test_list_captions_and_their_swapped_captions():
     ds = make_scenes(n=400, n_objects=(2, 3), caption_kind="list", seed=10, paraphrases=False)
 
     def objects_named(caption):
         return sorted(tuple(p.split()[-2:]) for p in re.split(r", | and ", caption))
 
-    negatives = ds.hard_negatives("swap_attributes")
+    negatives = ds.swapped_captions("swap_attributes")
     for i in range(len(ds)):
         truth = sorted((r["colour"], r["shape"]) for r in ds.objects.records(i))
         assert objects_named(ds.captions[i]) == truth

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from cmlearn.contrastive import MAX_LOGIT_SCALE, clip_loss
 from cmlearn.dual_encoder import DualEncoder
-from cmlearn.shared import ProjectionHead
 from cmlearn.encoders import GRUTextEncoder, SmallCNN
+from cmlearn.shared import ProjectionHead
 
 
 def unit(rows, dim, generator):

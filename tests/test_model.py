@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch import nn
 
+from cmlearn import fusion as fusions
 from cmlearn.encoders import GRUTextEncoder, SmallCNN
-from cmlearn.fusion import WeightedSumFusion
-from cmlearn.heads import LinearHead
+from cmlearn.fusion import FUSION_REGISTRY, WeightedSumFusion
+from cmlearn.heads import LinearHead, MatchingHead
 from cmlearn.model import FUSIONS, TOKEN_FUSIONS, FourPartModel, build_model
 from cmlearn.shared import SharedSpace
 
@@ -44,6 +45,78 @@ def test_every_fusion_builds_runs_and_gradients_reach_every_part(fusion):
     if fusion in TOKEN_FUSIONS:  # token fusions read the extractors' tokens; their own vector heads are off the path
         no_grad = [n for n in no_grad if not (n.startswith("extractors.") and ".project." in n)]
     assert not no_grad, f"no gradient reached {no_grad}"
+
+
+def built_by_hand(fusion, head_out=3, **settings):
+    """SMALL with ``fusion``, built class by class in build_model's order (extractors, shared space, fusion, head)."""
+    torch.manual_seed(0)
+    out_dim = settings.pop("out_dim", None)
+    target = settings.pop("target", "image") if fusion == "film" else None
+    tokens = fusion in ("cross_attention", "self_attention", "meta_space")
+    image = nn.Identity() if target == "image" else SmallCNN(channels=(4, 8, 8), out_dim=16)
+    text = GRUTextEncoder(vocab_size=VOCAB, out_dim=16, hidden_dim=8)
+    in_dims = {m: (e.token_dim if tokens else e.out_dim) for m, e in (("image", image), ("text", text)) if m != target}
+    shared = SharedSpace(in_dims, 8, 16, token_modalities=tuple(in_dims) if tokens else ())
+    dims = {m: 8 for m in in_dims}
+    make = {
+        "concat": lambda: fusions.ConcatFusion(dims, out_dim),
+        "late": lambda: fusions.LateFusion(dims, head_out, **settings),
+        "weighted_sum": lambda: fusions.WeightedSumFusion(dims),
+        "gated": lambda: fusions.GatedFusion(dims, out_dim or 8),
+        "tensor": lambda: fusions.TensorFusion(dims, out_dim or 8),
+        "low_rank": lambda: fusions.LowRankFusion(dims, out_dim or 8, **settings),
+        "cross_attention": lambda: fusions.CrossModalAttention(
+            settings.pop("query", "image"), settings.pop("context", "text"), 8, out_dim=out_dim, **settings),
+        "self_attention": lambda: fusions.MultimodalSelfAttention(["image", "text"], 8, out_dim=out_dim, **settings),
+        "meta_space": lambda: fusions.MetaSpaceFusion(["image", "text"], 8, out_dim=out_dim, **settings),
+        "film": lambda: fusions.FiLMFusion(8, out_dim or 8, target="image", condition="text", **settings),
+    }
+    fuse = make[fusion]()
+    head = nn.Identity() if fusion == "late" else LinearHead(fuse.out_dim, out_dim=head_out)
+    return FourPartModel({"image": image, "text": text}, fuse, head, shared)
+
+
+def assert_same_parameters_and_rng(fusion, **settings):
+    """build_model and built_by_hand: same modules, same initial values, and the global RNG left in the same state."""
+    torch.manual_seed(0)
+    built = build_model(SMALL, fusion={"kind": fusion, **settings}, head={"kind": "linear", "out_dim": 3}, shared_dim=8, shared_hidden=16)
+    after_built = torch.rand(3)
+    by_hand = built_by_hand(fusion, **settings)
+    after_by_hand = torch.rand(3)
+    assert repr(built) == repr(by_hand)
+    a, b = built.state_dict(), by_hand.state_dict()
+    assert list(a) == list(b)
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+    assert torch.equal(after_built, after_by_hand)
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_build_model_constructs_each_registered_fusion_as_by_hand(fusion):
+    assert_same_parameters_and_rng(fusion)
+
+
+@pytest.mark.parametrize("fusion, settings", [
+    ("concat", {"out_dim": 5}), ("late", {"hidden_dim": 4}), ("gated", {"out_dim": 6}), ("tensor", {"out_dim": 6}),
+    ("low_rank", {"rank": 3, "out_dim": 5}), ("cross_attention", {"query": "text", "context": "image", "num_heads": 2, "out_dim": 6}),
+    ("self_attention", {"num_layers": 1, "out_dim": 4}), ("meta_space", {"num_prototypes": 4}),
+    ("film", {"target": "image", "channels": (4, 8), "out_dim": 10}),
+])
+def test_build_model_passes_each_fusions_settings_as_by_hand(fusion, settings):
+    assert_same_parameters_and_rng(fusion, **settings)
+
+
+def test_fusion_registry_lists_every_fusion_with_its_class_and_token_flag():
+    assert FUSIONS == ("concat", "late", "weighted_sum", "gated", "tensor", "low_rank",
+                       "cross_attention", "self_attention", "meta_space", "film")
+    assert TOKEN_FUSIONS == ("cross_attention", "self_attention", "meta_space")
+    for name, entry in FUSION_REGISTRY.items():
+        assert entry.takes_tokens == getattr(entry.cls, "takes_tokens", False), name
+        assert isinstance(small_model(name).fusion, entry.cls), name
+    model = small_model("late", head="matching")  # late fusion predicts itself: no head, whatever is asked
+    assert isinstance(model.head, nn.Identity) and not isinstance(small_model("gated", head="matching").head, nn.Identity)
+    assert isinstance(small_model("gated", head="matching").head, MatchingHead)
+    with pytest.raises(ValueError, match=r"FiLM needs the target 'audio' and exactly one other modality"):
+        build_model(SMALL, fusion={"kind": "film", "target": "audio"})
 
 
 def test_model_by_hand_is_the_four_parts_in_order():
@@ -93,7 +166,8 @@ def test_bad_configuration_and_input_name_expected_and_got():
         build_model({"image": {}, "smell": {}})
     with pytest.raises(ValueError, match=r"unknown modality \['smell'\]"):
         FourPartModel({"smell": SmallCNN()}, WeightedSumFusion({"smell": 8}), LinearHead(8, 2))
-    with pytest.raises(ValueError, match="unknown fusion 'sum'; expected one of"):
+    with pytest.raises(ValueError, match=r"unknown fusion 'sum'; expected one of \['concat', 'late', 'weighted_sum', 'gated', 'tensor', "
+                                         r"'low_rank', 'cross_attention', 'self_attention', 'meta_space', 'film'\]"):
         build_model(SMALL, fusion="sum")
     with pytest.raises(ValueError, match="unknown text extractor 'resnet18'; expected one of"):
         build_model({"text": {"kind": "resnet18"}})

@@ -14,7 +14,7 @@ Submodules are imported on first use so ``import cmlearn.data`` stays cheap.
 """
 import importlib
 
-_SUBMODULES = ("scenes", "scene_text", "scene_render", "questions", "audio", "video", "folders", "text", "show", "common")
+_SUBMODULES = ("scenes", "scene_text", "scene_render", "scene_corruptions", "questions", "audio", "video", "folders", "text", "show", "common")
 _EXPORTS = {"make_scenes": "scenes", "SceneDataset": "scenes", "make_questions": "questions",
             "QuestionDataset": "questions", "make_audio_digits": "audio", "AudioDigitsDataset": "audio",
             "make_motion_clips": "video", "MotionClipDataset": "video",

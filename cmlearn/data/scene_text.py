@@ -1,10 +1,12 @@
 """Vocabulary, object records and caption generation for :mod:`cmlearn.data.scenes`.
 
-Captions, hard negatives and caption corruption (typos, omissions) are all built from
-the :class:`SceneObjects` records that were rendered, so a caption is true by
-construction and a hard negative is false by construction.
+Captions, swapped captions (hard negatives for a scene) and caption corruption (typos,
+omissions) are all built from the :class:`SceneObjects` records that were rendered, so a
+caption is true by construction and a swapped caption is false by construction.
 
-Used in chapter 1 (01_background) and the binding / compositionality chapters.
+Used in chapter 4 (``04_fusion``), chapter 5 (``05_multimodal_knowledge``), chapter 6
+(``06_framework``) and chapter 10 (``10_evaluation``); through :mod:`cmlearn.data.scenes`
+wherever scenes are made.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import numpy as np
 import torch
 
 __all__ = ["SHAPES", "COLOURS", "SIZES", "RELATIONS", "INVERSE_RELATION", "CAPTION_KINDS",
-           "SceneObjects", "captions", "n_templates", "hard_negatives", "corrupt"]
+           "SceneObjects", "captions", "n_templates", "swapped_captions", "corrupt"]
 
 SHAPES = ("circle", "square", "triangle", "star", "cross")
 COLOURS = {                       # RGB in [0, 1], far apart so 32x32 renders are unambiguous
@@ -153,8 +155,8 @@ def _named_objects(ks, shape, colour, size, mention_size) -> list[tuple]:
     return sorted((shape[k], colour[k], size[k]) if mention_size else (shape[k], colour[k]) for k in ks)
 
 
-def hard_negatives(ds, kind: str, rng: np.random.Generator) -> list[str]:
-    """False captions that differ from the truth in one way (see SceneDataset.hard_negatives)."""
+def swapped_captions(ds, kind: str, rng: np.random.Generator) -> list[str]:
+    """False captions that differ from the truth in one way (see SceneDataset.swapped_captions)."""
     ck = ds.config["caption_kind"]
     mention = ds.config["mention_size"]
     allowed = {"swap_attributes": ("single", "relation", "list"), "swap_relation": ("relation",),

@@ -6,7 +6,9 @@ rendered, relations are geometrically true, and every knob from the book's
 themes (how correlated the modalities are, how much is missing, how noisy)
 is an argument of :func:`make_scenes`.
 
-Used in chapter 1 (01_background) and most later chapters.
+Used in chapter 1 (``01_background``), chapter 2 (``02_modalities``), chapter 3 (``03_alignment``),
+chapter 5 (``05_multimodal_knowledge``), chapter 6 (``06_framework``), chapter 8
+(``08_weak_pairs_and_generation``) and chapter 10 (``10_evaluation``).
 
 Example:
     >>> from cmlearn.data.scenes import make_scenes
@@ -16,7 +18,8 @@ Example:
     >>> train, val, test = ds.split((0.8, 0.1, 0.1), seed=0)
 
 Pixels come from :mod:`cmlearn.data.scene_render` (vectorized sprite pasting), words
-from :mod:`cmlearn.data.scene_text` (templates, hard negatives, typos).
+from :mod:`cmlearn.data.scene_text` (templates, swapped captions, typos), and the corruption
+knobs are applied by :mod:`cmlearn.data.scene_corruptions` after the clean scenes are made.
 """
 from __future__ import annotations
 
@@ -26,12 +29,13 @@ from torch.utils.data import Dataset
 
 from cmlearn.data import scene_text as text_
 from cmlearn.data.common import check_fraction, check_names, group_split
+from cmlearn.data.scene_corruptions import Corruptions
 from cmlearn.data.scene_render import object_radii, place_objects, render_objects, render_sprites
 from cmlearn.data.scene_text import CAPTION_KINDS, COLOURS, RELATIONS, SHAPES, SIZES, SceneObjects
 
 __all__ = ["SHAPES", "DEFAULT_SHAPES", "COLOURS", "SIZES", "RELATIONS", "CAPTION_KINDS",
            "SceneObjects", "SceneDataset", "make_scenes", "default_holdout", "render_sprites",
-           "place_objects", "render_objects", "object_radii"]
+           "place_objects", "render_objects", "object_radii", "Corruptions"]
 
 DEFAULT_SHAPES = ("circle", "square", "triangle", "star")
 
@@ -56,7 +60,8 @@ class SceneDataset(Dataset):
         objects: :class:`SceneObjects`, per-object attribute tensors (N, K).
         relation: (N,) long, index into :data:`RELATIONS` ("object 0 <rel> object 1"), -1 if none.
         matched: (N,) bool, False where the caption was taken from another scene.
-        has_image, has_caption: (N,) bool modality-presence masks.
+        has_image, has_caption: (N,) bool modality-presence masks (the model's mask keys "image" and
+            "text"; ``missing_modality`` names them so).
         ids: (N,) long, index of each scene in the dataset it was generated as (stable across
             splits, so subsets can be checked for overlap).
         config: the knobs :func:`make_scenes` was called with.
@@ -140,8 +145,11 @@ class SceneDataset(Dataset):
         tr, va = group_split(keys, (1.0 - val_fraction, val_fraction), seed)
         return self.subset(seen[tr]), self.subset(seen[va]), self.subset(torch.nonzero(held).flatten())
 
-    def hard_negatives(self, kind: str, seed: int = 0) -> list[str]:
+    def swapped_captions(self, kind: str, seed: int = 0) -> list[str]:
         """A false caption per scene that differs from the truth in exactly one way.
+
+        Hard negatives made from the scene records (in-batch hard negatives for matching
+        losses are :func:`cmlearn.losses.hard_negatives`, a different thing).
 
         Args:
             kind: "swap_attributes" (colours of two objects exchanged; for one object, a
@@ -152,7 +160,7 @@ class SceneDataset(Dataset):
         Returns:
             list of N captions, each false for its scene.
         """
-        return text_.hard_negatives(self, kind, np.random.default_rng(seed))
+        return text_.swapped_captions(self, kind, np.random.default_rng(seed))
 
     def centred_object_crops(self, crop: int, jitter: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
         """The images with their first object moved to the centre, cut to the central crop × crop pixels.
@@ -246,6 +254,10 @@ def make_scenes(n: int = 6000, n_objects=2, image_size: int = 32, seed: int = 0,
                 omission_rate: float = 0.0) -> SceneDataset:
     """Generate `n` captioned scenes, deterministically from `seed`.
 
+    Two steps, both drawing from one generator seeded with `seed`: clean scenes are generated
+    (objects sampled, rendered and captioned), then the last six knobs corrupt them
+    (:class:`~cmlearn.data.scene_corruptions.Corruptions`, which documents their order).
+
     Args:
         n: number of scenes (> 0).
         n_objects: objects per scene, an int in 1..3 or an inclusive range (lo, hi).
@@ -262,7 +274,7 @@ def make_scenes(n: int = 6000, n_objects=2, image_size: int = 32, seed: int = 0,
         mismatch_fraction: fraction of scenes whose caption is replaced by the caption of
             another scene with different content (partly correlated modalities, section 5.2.1).
         missing_fraction: fraction of scenes missing a modality (image zeroed or caption "").
-        missing_modality: which one goes missing: "image", "caption" or "either" (random).
+        missing_modality: which one goes missing: "image", "text" or "either" (random).
         image_noise: std of Gaussian pixel noise (result clipped to [0, 1]).
         typo_rate: per-word probability of a character typo in served captions.
         omission_rate: per-word probability that a word is dropped from served captions.
@@ -274,6 +286,29 @@ def make_scenes(n: int = 6000, n_objects=2, image_size: int = 32, seed: int = 0,
         ValueError: on unknown names or impossible knob values, naming the value and what
             was expected.
     """
+    lo, hi, caption_kind, shapes, colours = _check_generation(n, n_objects, image_size, caption_kind, shapes, colours)
+    corruptions = Corruptions(mismatch_fraction, missing_fraction, missing_modality, image_noise, typo_rate, omission_rate)
+    if mention_size is None:
+        mention_size = caption_kind == "single"
+
+    rng = np.random.default_rng(seed)
+    objects, relation, images, clean = _generate(rng, n, (lo, hi), image_size, caption_kind, shapes, colours,
+                                                 paraphrases, mention_size)
+    canonical = lambda: text_.captions(objects, relation, caption_kind, np.zeros(n, np.int64), mention_size)  # noqa: E731
+    out = corruptions.apply(images, clean, canonical, rng)
+
+    config = dict(n=n, n_objects=n_objects, image_size=image_size, seed=seed, caption_kind=caption_kind,
+                  shapes=shapes, colours=colours, paraphrases=paraphrases, mention_size=mention_size,
+                  mismatch_fraction=mismatch_fraction, missing_fraction=missing_fraction,
+                  missing_modality=missing_modality, image_noise=image_noise, typo_rate=typo_rate,
+                  omission_rate=omission_rate)
+    return SceneDataset(torch.from_numpy(out.images), out.captions, clean, objects, relation,
+                        torch.from_numpy(out.matched), torch.from_numpy(out.present["image"]),
+                        torch.from_numpy(out.present["text"]), torch.arange(n), config)
+
+
+def _check_generation(n, n_objects, image_size, caption_kind, shapes, colours):
+    """Check the generation arguments of make_scenes; return (lo, hi, caption_kind, shapes, colours) resolved."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
         raise ValueError(f"n must be a positive int, got {n!r}")
     if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 24:
@@ -296,65 +331,18 @@ def make_scenes(n: int = 6000, n_objects=2, image_size: int = 32, seed: int = 0,
     check_names("colour", colours, tuple(COLOURS))
     if caption_kind == "relation" and (len(shapes) < 2 or len(colours) < 2):
         raise ValueError("caption_kind 'relation' needs at least 2 shapes and 2 colours")
-    for name, value in [("mismatch_fraction", mismatch_fraction), ("missing_fraction", missing_fraction),
-                        ("typo_rate", typo_rate), ("omission_rate", omission_rate)]:
-        check_fraction(name, value)
-    if not (isinstance(image_noise, (int, float)) and 0.0 <= image_noise <= 1.0):
-        raise ValueError(f"image_noise must be a std in [0, 1], got {image_noise!r}")
-    if missing_modality not in ("image", "caption", "either"):
-        raise ValueError(f"missing_modality must be 'image', 'caption' or 'either', got {missing_modality!r}")
-    if mention_size is None:
-        mention_size = caption_kind == "single"
+    return lo, hi, caption_kind, shapes, colours
 
-    rng = np.random.default_rng(seed)
+
+def _generate(rng, n, n_objects, image_size, caption_kind, shapes, colours, paraphrases, mention_size):
+    """Clean scenes: objects sampled, rendered and captioned; (objects, relation, images array, captions)."""
     shape_ids = np.array(sorted(SHAPES.index(s) for s in shapes))
     colour_ids = np.array(sorted(COLOURS_INDEX[c] for c in colours))
-    objects, relation = _sample_objects(rng, n, (lo, hi), caption_kind, shape_ids, colour_ids, image_size)
+    objects, relation = _sample_objects(rng, n, n_objects, caption_kind, shape_ids, colour_ids, image_size)
     images = render_objects(objects, image_size)
     n_templates = text_.n_templates(caption_kind)
     template = rng.integers(0, n_templates, size=n) if paraphrases else np.zeros(n, np.int64)
-    clean = text_.captions(objects, relation, caption_kind, template, mention_size)
-
-    matched = np.ones(n, bool)
-    served = list(clean)
-    n_mismatch = int(round(mismatch_fraction * n))
-    if n_mismatch:
-        matched[rng.choice(n, n_mismatch, replace=False)] = False
-        canon = text_.captions(objects, relation, caption_kind, np.zeros(n, np.int64), mention_size)
-        for i in np.nonzero(~matched)[0]:
-            for _ in range(100):
-                j = int(rng.integers(n))
-                if canon[j] != canon[i]:
-                    served[i] = clean[j]
-                    break
-            else:
-                raise ValueError("mismatch_fraction > 0 but all scenes have the same content")
-    if typo_rate or omission_rate:
-        served = [text_.corrupt(c, typo_rate, omission_rate, rng) for c in served]
-
-    if image_noise:
-        images += rng.normal(0.0, image_noise, images.shape).astype(np.float32)
-        np.clip(images, 0.0, 1.0, out=images)
-    has_image = np.ones(n, bool)
-    has_caption = np.ones(n, bool)
-    n_missing = int(round(missing_fraction * n))
-    if n_missing:
-        gone = rng.choice(n, n_missing, replace=False)
-        lose_image = {"image": np.ones(n_missing, bool), "caption": np.zeros(n_missing, bool),
-                      "either": rng.random(n_missing) < 0.5}[missing_modality]
-        has_image[gone[lose_image]] = False
-        has_caption[gone[~lose_image]] = False
-        images[~has_image] = 0.0
-        served = [c if keep else "" for c, keep in zip(served, has_caption, strict=True)]
-
-    config = dict(n=n, n_objects=n_objects, image_size=image_size, seed=seed, caption_kind=caption_kind,
-                  shapes=shapes, colours=colours, paraphrases=paraphrases, mention_size=mention_size,
-                  mismatch_fraction=mismatch_fraction, missing_fraction=missing_fraction,
-                  missing_modality=missing_modality, image_noise=image_noise, typo_rate=typo_rate,
-                  omission_rate=omission_rate)
-    return SceneDataset(torch.from_numpy(images), served, clean, objects, relation,
-                        torch.from_numpy(matched), torch.from_numpy(has_image),
-                        torch.from_numpy(has_caption), torch.arange(n), config)
+    return objects, relation, images, text_.captions(objects, relation, caption_kind, template, mention_size)
 
 
 def scene_description(scenes: SceneDataset, i: int) -> tuple:

@@ -1,6 +1,7 @@
 """Fusion, z = Σ α_i h_i or z = Fusion(h) (article §3.1 part 3, §3.2.3).
 
-Used in chapter 4 (``04_fusion``) and chapter 6 (``06_framework``). One interface: a module takes
+Used in chapter 4 (``04_fusion``), chapter 6 (``06_framework``) and chapter 9 (``09_modality_differences``). One
+interface: a module takes
 ``features: dict[str, Tensor]`` (modality -> shared-space features) and an optional
 ``mask: dict[str, BoolTensor (B,)]`` (True where a sample has that modality) and returns
 z (B, D_z). Token-level fusions (``takes_tokens = True``) also take token sequences
@@ -21,12 +22,16 @@ CrossModalAttention         q + Attention(q, c), pooled                    atten
 MultimodalSelfAttention     CLS of a Transformer over all tokens           attention.py
 MetaSpaceFusion             prototypes read each modality, slots averaged  meta.py
 =========================  =============================================  ==========
+
+:data:`FUSION_REGISTRY` (registry.py) names them for :func:`cmlearn.model.build_model`: class, whether it
+takes tokens, and how to build it from shared-space sizes.
 """
 
 from cmlearn.fusion.attention import CrossModalAttention, MultimodalSelfAttention
 from cmlearn.fusion.base import check_features, resolve_mask
 from cmlearn.fusion.film import FiLM, FiLMFusion
 from cmlearn.fusion.meta import MetaSpaceFusion
+from cmlearn.fusion.registry import FUSION_REGISTRY, FusionEntry
 from cmlearn.fusion.simple import ConcatFusion, GatedFusion, LateFusion, WeightedSumFusion
 from cmlearn.fusion.tensor import LowRankFusion, TensorFusion
 
@@ -44,4 +49,6 @@ __all__ = [
     "MetaSpaceFusion",
     "check_features",
     "resolve_mask",
+    "FUSION_REGISTRY",
+    "FusionEntry",
 ]

@@ -36,8 +36,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cmlearn.layers import MultiHeadAttention, ToTokens, TransformerBlock
 from cmlearn.fusion.base import Features, Mask, check_features, resolve_mask
+from cmlearn.layers import MultiHeadAttention, ToTokens, TransformerBlock
 
 
 class MetaSpaceFusion(nn.Module):
