@@ -20,7 +20,7 @@ import contextlib
 import random
 import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -126,13 +126,19 @@ def seed_everything(seed: int) -> torch.Generator:
     return generator
 
 
-def cpu_seconds() -> float:
-    """CPU time (user + system, all threads) this process has used so far, in seconds."""
+def cpu_seconds(children: bool = False) -> float:
+    """CPU time (user + system, all threads) this process has used so far, in seconds.
+
+    With ``children=True`` also that of the child processes it started and waited for (e.g. ``torchrun``).
+    """
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    total = usage.ru_utime + usage.ru_stime
+    if children:
+        waited = resource.getrusage(resource.RUSAGE_CHILDREN)
+        total += waited.ru_utime + waited.ru_stime
+    return total
 
 
-@dataclass
 class Stopwatch:
     """Wall-clock and CPU seconds since it was made (or last :meth:`restart`).
 
@@ -141,10 +147,14 @@ class Stopwatch:
         clock = Stopwatch()
         ...  # train
         print(f"chapter ran in {clock}")
+
+    Args:
+        children: also count the CPU time of child processes started and waited for (see :func:`cpu_seconds`).
     """
 
-    started_wall: float = field(default_factory=time.perf_counter)
-    started_cpu: float = field(default_factory=cpu_seconds)
+    def __init__(self, children: bool = False):
+        self.children = children
+        self.restart()
 
     @property
     def wall(self) -> float:
@@ -153,11 +163,11 @@ class Stopwatch:
 
     @property
     def cpu(self) -> float:
-        """CPU seconds used by this process (all threads) since the start."""
-        return cpu_seconds() - self.started_cpu
+        """CPU seconds used since the start (all threads; child processes too with ``children=True``)."""
+        return cpu_seconds(self.children) - self.started_cpu
 
     def restart(self) -> None:
-        self.started_wall, self.started_cpu = time.perf_counter(), cpu_seconds()
+        self.started_wall, self.started_cpu = time.perf_counter(), cpu_seconds(self.children)
 
     def __str__(self) -> str:
         return f"{self.wall:.0f} s ({self.cpu:.0f} CPU-seconds)"
