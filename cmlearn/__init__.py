@@ -16,8 +16,9 @@ Each module holds one concept of the book (the article's section in brackets):
 - :mod:`cmlearn.generative` — cross-modal VAE and conditional GAN (§5.2.1);
   :mod:`cmlearn.noisy_pairs` — training on partly wrong pairs (§5.2.1)
 - :mod:`cmlearn.data.audio_sequences` — spoken-digit sequences with questions about positions (§5.2.2)
-- :mod:`cmlearn.train` — the training loop; :mod:`cmlearn.checkpoint` — atomic checkpoints and resume;
-  :mod:`cmlearn.distributed` — the same training under ``torchrun`` with gathered negatives;
+- :mod:`cmlearn.train` — the training loop (:mod:`cmlearn.train.loop`, one epoch in :mod:`cmlearn.train.epoch`);
+  :mod:`cmlearn.train.checkpoint` — atomic checkpoints and resume;
+  :mod:`cmlearn.train.distributed` — the same training under ``torchrun`` with gathered negatives;
   :mod:`cmlearn.scripts.train_ddp` — the entry point ``torchrun`` starts (appendix, scaling)
 - :mod:`cmlearn.metrics` — retrieval and classification metrics (§6.3)
 - :mod:`cmlearn.plot` — figures
@@ -25,7 +26,6 @@ Each module holds one concept of the book (the article's section in brackets):
 
 from cmlearn.align import DualEncoder, ProjectionHead, clip_loss
 from cmlearn.binding import BindingSpace
-from cmlearn.checkpoint import CheckpointError, load_weights
 from cmlearn.device import select_device
 from cmlearn.encoders import (
     Conv3dVideoEncoder,
@@ -58,7 +58,8 @@ from cmlearn.metrics import classification_report, retrieval_report, robustness_
 from cmlearn.model import FourPartModel, build_model
 from cmlearn.seed import seed_everything
 from cmlearn.shared import AttentionPooling, SharedSpace
-from cmlearn.train import fit
+from cmlearn.train.checkpoint import CheckpointError, load_weights
+from cmlearn.train.loop import fit
 
 __version__ = "0.1.0"
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmlearn import distributed
+from cmlearn.train import distributed
 
 INITIAL_TEMPERATURE = 0.07
 MAX_LOGIT_SCALE = math.log(100.0)
@@ -172,7 +172,7 @@ class DualEncoder(nn.Module):
         """The training objective for :func:`cmlearn.train.fit`.
 
         Under torch.distributed with W > 1 processes (``torchrun``), the embeddings of all ranks are
-        gathered first (:func:`cmlearn.distributed.gather_features`): each pair then has W·B - 1 negatives.
+        gathered first (:func:`cmlearn.train.distributed.gather_features`): each pair then has W·B - 1 negatives.
         """
         image_embeddings, text_embeddings = self(batch)
         if distributed.world_size() > 1:
