@@ -109,7 +109,7 @@ class DualEncoder(nn.Module):
         """The training objective, the CLIP loss of the batch's pairs: ``fit(model, lambda m, b: m.loss(b), ...)``.
 
         Under torch.distributed with W > 1 processes (``torchrun``), the embeddings of all ranks are
-        gathered first (:func:`cmlearn.distributed.gather_features`): each pair then has W·B - 1 negatives.
+        gathered first (:func:`cmlearn.train.distributed.gather_features`): each pair then has W·B - 1 negatives.
         """
         image_embeddings, text_embeddings = self(batch)
         if distributed.world_size() > 1:

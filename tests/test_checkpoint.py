@@ -5,7 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from cmlearn.checkpoint import (
+from cmlearn.seed import seed_everything
+from cmlearn.train import fit
+from cmlearn.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_weights,
@@ -14,8 +16,6 @@ from cmlearn.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from cmlearn.seed import seed_everything
-from cmlearn.train import fit
 
 
 def tiny_run(checkpoint_dir, lr=0.1):

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from cmlearn import distributed
+from cmlearn.train import distributed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,11 +24,10 @@ SCRIPT = textwrap.dedent("""
     from torch import nn
     from torch.utils.data import DataLoader, Dataset
 
-    from cmlearn import distributed
     from cmlearn.align import DualEncoder
     from cmlearn.device import select_device
     from cmlearn.seed import seed_everything
-    from cmlearn.train import fit
+    from cmlearn.train import distributed, fit
 
     class ImageEncoder(nn.Module):
         out_dim = 12

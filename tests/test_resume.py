@@ -14,9 +14,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cmlearn.checkpoint import load_checkpoint
 from cmlearn.seed import seed_everything
-from cmlearn.train import fit
+from cmlearn.train import fit, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,9 +6,8 @@ from noisy_points import NoisyPoints
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cmlearn.checkpoint import load_checkpoint
 from cmlearn.seed import seed_everything
-from cmlearn.train import check_batch, fit, move_to_device, warmup_cosine
+from cmlearn.train import check_batch, fit, load_checkpoint, move_to_device, warmup_cosine
 
 
 def regression_loader(generator, n=64, batch=16):

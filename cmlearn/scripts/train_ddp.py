@@ -7,7 +7,7 @@ on the GPUs of one machine (NCCL)::
     python -m torch.distributed.run --standalone --nproc_per_node 2 -m cmlearn.scripts.train_ddp --output runs/w2 --batch-size 64
 
 ``--batch-size`` is the *global* batch: each of the W ranks takes ``batch_size / W`` pairs per step, and the
-contrastive loss gathers the embeddings of all ranks (:func:`cmlearn.distributed.gather_features`), so both
+contrastive loss gathers the embeddings of all ranks (:func:`cmlearn.train.distributed.gather_features`), so both
 commands above train on the same batches of 64 pairs with 63 negatives per pair. Every rank writes
 ``rank{r}.json`` into ``--output``: the loss of the first batch with and without gathering, the training
 history and the held-out recall; rank 0 also writes ``gradient.pt`` (the first step's gradient, after DDP's
@@ -35,7 +35,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from cmlearn import distributed
 from cmlearn.align import DualEncoder, clip_loss
 from cmlearn.data.scenes import SceneDataset, distinct_description_gallery, make_scenes
 from cmlearn.data.text import CaptionCollator, CaptionTokenizer
@@ -43,7 +42,7 @@ from cmlearn.device import select_device
 from cmlearn.encoders import GRUTextEncoder, SmallCNN
 from cmlearn.metrics import retrieval_report
 from cmlearn.seed import seed_everything
-from cmlearn.train import fit, move_to_device
+from cmlearn.train import distributed, fit, move_to_device
 
 
 @dataclass

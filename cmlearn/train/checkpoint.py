@@ -1,6 +1,10 @@
-"""Checkpoints that survive a disconnect: atomic writes, safe loading, random-number states.
+"""Checkpoints that survive a disconnect: atomic writes, safe loading, random-number states, resuming.
 
-Used by :func:`cmlearn.train.fit` (``checkpoint_dir=...``) from chapter 1 on.
+Holds :class:`CheckpointFolder` (``last.pt`` and ``best.pt`` of one :func:`cmlearn.train.fit` run, and the replay of
+a resumed epoch), :func:`save_checkpoint` / :func:`load_checkpoint` / :func:`load_weights`, and the random-number
+states a run draws from; ``cmlearn.CheckpointError`` and ``cmlearn.load_weights`` come from here. Used in chapters
+1-11 (``01_background`` to ``11_scaling``) only through ``cmlearn.fit(..., checkpoint_dir=...)``, which no chapter's
+cell passes (their runs are short); chapter 11 (``11_scaling``) tells that under ``torchrun`` only rank 0 writes them.
 
 A Colab runtime can vanish in the middle of an epoch. ``fit`` writes ``last.pt`` at the end of every epoch
 (and every ``checkpoint_every`` steps); running the same cell again finds it and continues where it
@@ -15,6 +19,9 @@ uninterrupted run.
   :class:`CheckpointError` naming the file, and ``fit`` leaves it untouched.
 - **Random-number states** of Python, NumPy, torch (CPU and CUDA) and the DataLoader's generator are
   saved, so a resumed run draws the same shuffles, dropout masks and augmentations.
+- **Replay.** A checkpoint written in the middle of an epoch also holds the random states that epoch
+  started from: :meth:`CheckpointFolder.start_epoch` restores them, draws the same shuffle, skips the
+  batches already trained on, then restores the states of the moment of the checkpoint.
 
 :class:`CheckpointFolder` puts these together for one run; :func:`load_weights` loads a checkpoint's
 weights into a model, e.g. those of ``best.pt`` after early stopping.
@@ -33,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cmlearn import distributed
+from cmlearn.train import distributed
 
 FORMAT = "cmlearn-checkpoint"
 VERSION = 1
@@ -184,16 +191,24 @@ class CheckpointFolder:
     Args:
         folder: where the files go.
         config: the run's settings; a ``last.pt`` written with other settings is not resumed.
+        generators: the torch generators the training loader shuffles with (:func:`loader_generators`); their
+            states are saved and restored with the others.
     """
 
-    def __init__(self, folder: str | os.PathLike, config: dict):
+    def __init__(self, folder: str | os.PathLike, config: dict, generators: list[torch.Generator] = ()):
         self.folder = Path(folder)
         self.last, self.best = self.folder / "last.pt", self.folder / "best.pt"
         self.config = config
+        self.generators = list(generators)
         self.last_good = "none written yet"
+        self.resumed: dict | None = None  # the checkpoint resume() loaded, until start_epoch() has replayed it
+        self.epoch_start_rng: dict | None = None  # random states at the start of the running epoch (saved mid-epoch)
 
     def resume(self, model, optimizer, scheduler, scaler) -> dict | None:
-        """Load ``last.pt`` into the modules and return it; ``None`` when there is none yet."""
+        """Load ``last.pt`` into the modules and return it; ``None`` when there is none yet.
+
+        The next :meth:`start_epoch` then continues from it: the random states, and the batches already seen.
+        """
         if distributed.is_main_process() and self.folder.is_dir():
             remove_temporaries(self.folder)
         if not self.last.exists():
@@ -219,19 +234,46 @@ class CheckpointFolder:
         if checkpoint["scaler"]:  # a disabled GradScaler saves {}
             scaler.load_state_dict(checkpoint["scaler"])
         self.last_good = self._describe(checkpoint["train"])
+        self.resumed = checkpoint
         return checkpoint
+
+    def start_epoch(self, loader, step: int = 0):
+        """An iterator over the batches of the epoch about to start, ``step`` of them already trained on.
+
+        Remembers the random states the epoch starts from (a mid-epoch :meth:`save` stores them). Right after
+        :meth:`resume`, first restores the checkpoint's random states: saved at an epoch's end, they are those
+        this epoch starts from; saved mid-epoch (``step`` > 0), it starts from the saved epoch's start states,
+        draws the same shuffle, skips the ``step`` batches already trained on, then takes the checkpoint's states.
+
+        Args:
+            loader: the training loader (its generators are those given to the constructor).
+            step: batches of this epoch already done (``TrainState.step``; 0 except when resuming mid-epoch).
+        """
+        resumed, self.resumed = self.resumed, None
+        if resumed is not None:
+            set_rng_state((resumed["epoch_start_rng"] if step else resumed["rng"])[distributed.rank()], self.generators)
+        self.epoch_start_rng = rng_state(self.generators)
+        batches = iter(loader)  # a DataLoader draws its shuffle from the generators here and at the first batch
+        if resumed is not None and step:
+            for _ in range(step):
+                next(batches)
+            set_rng_state(resumed["rng"][distributed.rank()], self.generators)
+        return batches
 
     def _describe(self, train: dict) -> str:
         where = f"epoch {train['epoch'] + 1}, step {train['step']}" if train["step"] else f"end of epoch {train['epoch']}"
         return f"{self.last} ({where})"
 
-    def save(self, model, optimizer, scheduler, scaler, state, epoch_start_rng: dict | None, generators) -> None:
-        """Write ``last.pt``: the modules' states, ``state`` (a dataclass with ``epoch`` and ``step``) and random states."""
+    def save(self, model, optimizer, scheduler, scaler, state) -> None:
+        """Write ``last.pt``: the modules' states, ``state`` (a dataclass with ``epoch`` and ``step``) and random states.
+
+        Mid-epoch (``state.step`` > 0) it also stores the random states the epoch started from (:meth:`start_epoch`).
+        """
         # Never replace a good checkpoint with a broken state.
         if not params_are_finite(model):
             raise FloatingPointError(f"the parameters hold NaN or infinite values; not saving them. Last good checkpoint: {self.last_good}")
-        rng = distributed.gather_objects(rng_state(generators))  # one state per rank
-        epoch_start = distributed.gather_objects(epoch_start_rng) if state.step else None
+        rng = distributed.gather_objects(rng_state(self.generators))  # one state per rank
+        epoch_start = distributed.gather_objects(self.epoch_start_rng) if state.step else None
         if distributed.is_main_process():
             save_checkpoint({
                 "config": self.config, "train": asdict(state), "model": model.state_dict(), "optimizer": optimizer.state_dict(),

@@ -1,7 +1,11 @@
 """Several processes, one model: torch.distributed for :func:`cmlearn.train.fit` and the contrastive loss.
 
-Used when a chapter is launched with ``torchrun --nproc_per_node N`` (see :func:`cmlearn.train.fit`); a
-single process never calls into ``torch.distributed`` and every function here is then the identity.
+Holds the rank helpers (:func:`world_size`, :func:`rank`, :func:`setup`, ...), :func:`shard_loader`,
+:func:`wrap_ddp` and :func:`gather_features`. Used in chapter 11 (``11_scaling``), through
+:mod:`cmlearn.scripts.train_ddp` launched with ``torchrun --nproc_per_node N`` (see :func:`cmlearn.train.fit`);
+every ``cmlearn.fit`` call asks it whether ``torchrun`` started the process, and the chapters' contrastive loss
+(:meth:`cmlearn.align.DualEncoder.contrastive_loss`) gathers through it. A single process never calls into
+``torch.distributed`` and every function here is then the identity.
 
 Two ideas live here:
 

@@ -1,0 +1,46 @@
+"""Training: the loop every chapter runs, its epochs, checkpoints, and training on several processes.
+
+Used in chapters 1-11 (``01_background`` to ``11_scaling``) as ``cmlearn.fit``; chapter 11 (``11_scaling``) also
+trains under ``torchrun`` (:mod:`cmlearn.scripts.train_ddp`). One module per part:
+
+- :mod:`cmlearn.train.loop` — :func:`fit` and the learning-rate schedule :func:`warmup_cosine`;
+- :mod:`cmlearn.train.epoch` — one epoch: :func:`train_epoch` (the pass over the batches) and :func:`end_epoch`
+  (validation, history row, early stopping, checkpoints), :class:`TrainState`, and the batch helpers;
+- :mod:`cmlearn.train.checkpoint` — atomic checkpoints, random-number states, resuming mid-epoch;
+- :mod:`cmlearn.train.distributed` — the same training under ``torchrun`` with gathered negatives.
+"""
+
+from cmlearn.train import distributed
+from cmlearn.train.checkpoint import (
+    CheckpointError,
+    CheckpointFolder,
+    load_checkpoint,
+    load_weights,
+    loader_generators,
+    params_are_finite,
+    remove_temporaries,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from cmlearn.train.distributed import LossModule, gather_features, shard_loader, wrap_ddp
+from cmlearn.train.epoch import (
+    Progress,
+    TrainingRun,
+    TrainState,
+    check_batch,
+    end_epoch,
+    move_to_device,
+    progress_bar,
+    train_epoch,
+    update_early_stopping,
+    validation_loss,
+)
+from cmlearn.train.loop import fit, warmup_cosine
+
+__all__ = [
+    "CheckpointError", "CheckpointFolder", "LossModule", "Progress", "TrainState", "TrainingRun", "check_batch", "distributed",
+    "end_epoch", "fit", "gather_features", "load_checkpoint", "load_weights", "loader_generators", "move_to_device",
+    "params_are_finite", "progress_bar", "remove_temporaries", "rng_state", "save_checkpoint", "set_rng_state", "shard_loader",
+    "train_epoch", "update_early_stopping", "validation_loss", "warmup_cosine", "wrap_ddp",
+]
