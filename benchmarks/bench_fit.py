@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from cmlearn.align import DualEncoder  # noqa: E402
-from cmlearn.device import select_device  # noqa: E402
+from cmlearn.dual_encoder import DualEncoder  # noqa: E402
 from cmlearn.encoders import GRUTextEncoder, SmallCNN  # noqa: E402
+from cmlearn.runtime import select_device  # noqa: E402
 from cmlearn.train import fit, warmup_cosine  # noqa: E402
 
 VOCAB, SEQ = 64, 12
@@ -71,7 +71,7 @@ def make_batches(kind: str, n_batches: int, batch_size: int, device: torch.devic
 
 
 def contrastive(model, batch):
-    return model.contrastive_loss(batch)
+    return model.loss(batch)
 
 
 def plain_loop(model, batches, epochs: int, lr: float, device: torch.device) -> float:

@@ -39,6 +39,43 @@ def modality_inputs(batch: dict, modality: str) -> list[torch.Tensor]:
     return [batch[k] for k in keys]
 
 
+def move_to_device(batch: dict, device: torch.device) -> dict:
+    """Copy every tensor of a batch dict to ``device``; other values pass through."""
+    if not isinstance(batch, dict):
+        raise TypeError(f"expected a batch dict such as {{'image': ..., 'input_ids': ...}}, got {type(batch).__name__}")
+    return {key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
+
+
+def check_batch(batch: dict, required_keys: Sequence[str] | None = None, where: str = "") -> None:
+    """Raise a clear error for a batch whose modalities do not pair up.
+
+    Args:
+        batch: ``{key: tensor (B, ...) or list of B items}``; every such value must have the same B.
+        required_keys: keys that every batch must have (``None``: no check).
+        where: the position named in the message, e.g. ``"epoch 2, step 7"``.
+
+    Raises:
+        TypeError: when ``batch`` is not a dict.
+        ValueError: for missing keys, or values with different batch sizes.
+    """
+    if not isinstance(batch, dict):
+        raise TypeError(f"{where}: expected a batch dict such as {{'image': ..., 'input_ids': ...}}, got {type(batch).__name__}")
+    if required_keys is not None:
+        missing = [key for key in required_keys if key not in batch]
+        if missing:
+            raise ValueError(f"{where}: the batch is missing key(s) {missing}; it has {sorted(batch)}")
+    sizes = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            if value.ndim > 0:
+                sizes[key] = value.shape[0]
+        elif isinstance(value, (list, tuple)):
+            sizes[key] = len(value)
+    if len(set(sizes.values())) > 1:
+        described = ", ".join(f"{key}: {size}" for key, size in sizes.items())
+        raise ValueError(f"{where}: the modalities of a batch must have the same batch size B (dimension 0), got {described}")
+
+
 def modality_dropout_mask(batch_size: int, modalities: Sequence[str], p: float,
                           generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """Drop each modality of each sample with probability ``p``, keeping at least one per sample.

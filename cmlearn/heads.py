@@ -57,7 +57,7 @@ class MatchingHead(nn.Module):
 
     The fused z of an (image, text) pair goes through a linear layer (or a small MLP) to a
     single logit, trained with binary cross-entropy against matched/unmatched labels
-    (:func:`cmlearn.losses.itm_loss`), as in ALBEF (Li et al. 2021) and BLIP.
+    (:func:`cmlearn.contrastive.itm_loss`), as in ALBEF (Li et al. 2021) and BLIP.
 
     Shapes:
         z: (B, in_dim)  ->  y: (B,) logits.

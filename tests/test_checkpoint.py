@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from cmlearn.seed import seed_everything
+from cmlearn.runtime import seed_everything
 from cmlearn.train import fit
 from cmlearn.train.checkpoint import (
     CheckpointError,

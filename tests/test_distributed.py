@@ -24,9 +24,9 @@ SCRIPT = textwrap.dedent("""
     from torch import nn
     from torch.utils.data import DataLoader, Dataset
 
-    from cmlearn.align import DualEncoder
-    from cmlearn.device import select_device
-    from cmlearn.seed import seed_everything
+    from cmlearn.dual_encoder import DualEncoder
+    from cmlearn.runtime import select_device
+    from cmlearn.runtime import seed_everything
     from cmlearn.train import distributed, fit
 
     class ImageEncoder(nn.Module):
@@ -60,7 +60,7 @@ SCRIPT = textwrap.dedent("""
         return DualEncoder(ImageEncoder(), TextEncoder(), embed_dim=8, projection_hidden=16)
 
     def contrastive(model, batch):
-        return model.contrastive_loss(batch)
+        return model.loss(batch)
 
     class Interrupted(Exception):
         pass
@@ -81,7 +81,7 @@ SCRIPT = textwrap.dedent("""
     # 1. One process on the combined batch of 8 pairs (hiding torchrun's WORLD_SIZE, which fit would act on).
     world_size_variable = os.environ.pop("WORLD_SIZE")
     reference = make_model()
-    reference_loss = reference.contrastive_loss(batch)
+    reference_loss = reference.loss(batch)
     reference_loss.backward()
     reference_losses, reference_parameters = train(batch_size=8)
     os.environ["WORLD_SIZE"] = world_size_variable

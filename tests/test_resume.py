@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cmlearn.seed import seed_everything
+from cmlearn.runtime import seed_everything
 from cmlearn.train import fit, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ SCRIPT = textwrap.dedent("""
     from torch import nn
     from torch.utils.data import DataLoader
 
-    from cmlearn.seed import seed_everything
+    from cmlearn.runtime import seed_everything
     from cmlearn.train import fit
     from noisy_points import NoisyPoints  # tests/ is on PYTHONPATH (see launch)
 

@@ -6,8 +6,9 @@ from noisy_points import NoisyPoints
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cmlearn.seed import seed_everything
-from cmlearn.train import check_batch, fit, load_checkpoint, move_to_device, warmup_cosine
+from cmlearn.batch import check_batch, move_to_device
+from cmlearn.runtime import seed_everything
+from cmlearn.train import fit, load_checkpoint, warmup_cosine
 
 
 def regression_loader(generator, n=64, batch=16):

@@ -4,9 +4,9 @@ import json
 
 import pytest
 import torch
-from cmlearn.align import clip_loss
 from torch import nn
 
+from cmlearn.contrastive import clip_loss
 from cmlearn.data.scenes import RELATIONS, distinct_description_gallery, make_scenes, scene_description
 from cmlearn.data.text import CaptionCollator
 from cmlearn.encoders import SmallCNN

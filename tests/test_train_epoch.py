@@ -6,8 +6,7 @@ from noisy_points import NoisyPoints
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cmlearn.device import select_device
-from cmlearn.seed import seed_everything
+from cmlearn.runtime import seed_everything, select_device
 from cmlearn.train import CheckpointFolder, TrainingRun, TrainState, end_epoch, loader_generators, train_epoch
 
 

@@ -149,7 +149,7 @@ class SceneDataset(Dataset):
         """A false caption per scene that differs from the truth in exactly one way.
 
         Hard negatives made from the scene records (in-batch hard negatives for matching
-        losses are :func:`cmlearn.losses.hard_negatives`, a different thing).
+        losses are :func:`cmlearn.contrastive.hard_negatives`, a different thing).
 
         Args:
             kind: "swap_attributes" (colours of two objects exchanged; for one object, a

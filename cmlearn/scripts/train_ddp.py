@@ -35,14 +35,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from cmlearn.align import DualEncoder, clip_loss
+from cmlearn.batch import move_to_device
+from cmlearn.contrastive import clip_loss
 from cmlearn.data.scenes import SceneDataset, distinct_description_gallery, make_scenes
 from cmlearn.data.text import CaptionCollator, CaptionTokenizer
-from cmlearn.device import select_device
+from cmlearn.dual_encoder import DualEncoder
 from cmlearn.encoders import GRUTextEncoder, SmallCNN
 from cmlearn.metrics import retrieval_report
-from cmlearn.seed import seed_everything
-from cmlearn.train import distributed, fit, move_to_device
+from cmlearn.runtime import seed_everything, select_device
+from cmlearn.train import distributed, fit
 
 
 @dataclass
@@ -94,8 +95,8 @@ def gallery_recall(model: DualEncoder, data: SceneData) -> dict[str, float]:
 
 
 def contrastive(model: DualEncoder, batch: dict) -> torch.Tensor:
-    """The training loss: :meth:`DualEncoder.contrastive_loss` (gathers the negatives of all ranks)."""
-    return model.contrastive_loss(batch)
+    """The training loss: :meth:`DualEncoder.loss` (gathers the negatives of all ranks)."""
+    return model.loss(batch)
 
 
 def flat(tensors) -> torch.Tensor:

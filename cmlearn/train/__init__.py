@@ -5,7 +5,7 @@ trains under ``torchrun`` (:mod:`cmlearn.scripts.train_ddp`). One module per par
 
 - :mod:`cmlearn.train.loop` — :func:`fit` and the learning-rate schedule :func:`warmup_cosine`;
 - :mod:`cmlearn.train.epoch` — one epoch: :func:`train_epoch` (the pass over the batches) and :func:`end_epoch`
-  (validation, history row, early stopping, checkpoints), :class:`TrainState`, and the batch helpers;
+  (validation, history row, early stopping, checkpoints), and :class:`TrainState`;
 - :mod:`cmlearn.train.checkpoint` — atomic checkpoints, random-number states, resuming mid-epoch;
 - :mod:`cmlearn.train.distributed` — the same training under ``torchrun`` with gathered negatives.
 """
@@ -28,9 +28,7 @@ from cmlearn.train.epoch import (
     Progress,
     TrainingRun,
     TrainState,
-    check_batch,
     end_epoch,
-    move_to_device,
     progress_bar,
     train_epoch,
     update_early_stopping,
@@ -39,8 +37,8 @@ from cmlearn.train.epoch import (
 from cmlearn.train.loop import fit, warmup_cosine
 
 __all__ = [
-    "CheckpointError", "CheckpointFolder", "LossModule", "Progress", "TrainState", "TrainingRun", "check_batch", "distributed",
-    "end_epoch", "fit", "gather_features", "load_checkpoint", "load_weights", "loader_generators", "move_to_device",
+    "CheckpointError", "CheckpointFolder", "LossModule", "Progress", "TrainState", "TrainingRun", "distributed",
+    "end_epoch", "fit", "gather_features", "load_checkpoint", "load_weights", "loader_generators",
     "params_are_finite", "progress_bar", "remove_temporaries", "rng_state", "save_checkpoint", "set_rng_state", "shard_loader",
     "train_epoch", "update_early_stopping", "validation_loss", "warmup_cosine", "wrap_ddp",
 ]

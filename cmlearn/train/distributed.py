@@ -4,7 +4,7 @@ Holds the rank helpers (:func:`world_size`, :func:`rank`, :func:`setup`, ...), :
 :func:`wrap_ddp` and :func:`gather_features`. Used in chapter 11 (``11_scaling``), through
 :mod:`cmlearn.scripts.train_ddp` launched with ``torchrun --nproc_per_node N`` (see :func:`cmlearn.train.fit`);
 every ``cmlearn.fit`` call asks it whether ``torchrun`` started the process, and the chapters' contrastive loss
-(:meth:`cmlearn.align.DualEncoder.contrastive_loss`) gathers through it. A single process never calls into
+(:meth:`cmlearn.DualEncoder.loss`) gathers through it. A single process never calls into
 ``torch.distributed`` and every function here is then the identity.
 
 Two ideas live here:
@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, IterableDataset, RandomSampler
 
-from cmlearn.device import Precision
+from cmlearn.runtime import Precision
 
 
 def world_size() -> int:
@@ -162,7 +162,7 @@ class LossModule(nn.Module):
     """A model and its loss function as one module, ``forward(batch) = loss_fn(model, batch)``.
 
     DDP synchronises gradients only for computations that pass through its own ``forward``; a chapter's
-    loss often calls a method such as ``model.contrastive_loss(batch)`` instead of ``model(batch)``.
+    loss often calls a method such as ``model.loss(batch)`` instead of ``model(batch)``.
     Wrapping the pair makes any ``loss_fn(model, batch)`` go through DDP unchanged.
     """
 

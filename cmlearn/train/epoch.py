@@ -4,9 +4,8 @@ Holds the two steps ``fit`` repeats, :func:`train_epoch` (forward under the devi
 gradient clipping, optimizer and learning-rate steps, ``on_step``, mid-epoch checkpoints) and :func:`end_epoch`
 (validation loss, ``eval_fn`` metrics, the history row, early stopping, ``best.pt`` and ``last.pt``); what they
 work on, :class:`TrainingRun` (fixed for the run) and :class:`TrainState` (where training stands, saved in every
-checkpoint); and the batch helpers :func:`move_to_device` and :func:`check_batch`. Used in chapters 1-11
-(``01_background`` to ``11_scaling``) through ``cmlearn.fit``; chapter 11's script
-(:mod:`cmlearn.scripts.train_ddp`) calls :func:`move_to_device` itself.
+checkpoint). Batches are checked and moved by :func:`cmlearn.batch.check_batch` and
+:func:`cmlearn.batch.move_to_device`. Used in chapters 1-11 (``01_background`` to ``11_scaling``) through ``cmlearn.fit``.
 """
 
 from __future__ import annotations
@@ -22,48 +21,12 @@ import torch
 from torch import nn
 from tqdm.std import tqdm as text_tqdm
 
-from cmlearn.device import Precision
+from cmlearn.batch import check_batch, move_to_device
+from cmlearn.runtime import Precision
 from cmlearn.train import distributed
 from cmlearn.train.checkpoint import CheckpointFolder
 
 NOTEBOOK_TEXT_BAR_INTERVAL = 10.0  # seconds between redraws of a text bar inside a notebook
-
-
-def move_to_device(batch: dict, device: torch.device) -> dict:
-    """Copy every tensor of a batch dict to ``device``; other values pass through."""
-    if not isinstance(batch, dict):
-        raise TypeError(f"expected a batch dict such as {{'image': ..., 'input_ids': ...}}, got {type(batch).__name__}")
-    return {key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
-
-
-def check_batch(batch: dict, required_keys: Sequence[str] | None = None, where: str = "") -> None:
-    """Raise a clear error for a batch whose modalities do not pair up.
-
-    Args:
-        batch: ``{key: tensor (B, ...) or list of B items}``; every such value must have the same B.
-        required_keys: keys that every batch must have (``None``: no check).
-        where: the position named in the message, e.g. ``"epoch 2, step 7"``.
-
-    Raises:
-        TypeError: when ``batch`` is not a dict.
-        ValueError: for missing keys, or values with different batch sizes.
-    """
-    if not isinstance(batch, dict):
-        raise TypeError(f"{where}: expected a batch dict such as {{'image': ..., 'input_ids': ...}}, got {type(batch).__name__}")
-    if required_keys is not None:
-        missing = [key for key in required_keys if key not in batch]
-        if missing:
-            raise ValueError(f"{where}: the batch is missing key(s) {missing}; it has {sorted(batch)}")
-    sizes = {}
-    for key, value in batch.items():
-        if isinstance(value, torch.Tensor):
-            if value.ndim > 0:
-                sizes[key] = value.shape[0]
-        elif isinstance(value, (list, tuple)):
-            sizes[key] = len(value)
-    if len(set(sizes.values())) > 1:
-        described = ", ".join(f"{key}: {size}" for key, size in sizes.items())
-        raise ValueError(f"{where}: the modalities of a batch must have the same batch size B (dimension 0), got {described}")
 
 
 def progress_bar(**kwargs):

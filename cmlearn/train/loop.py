@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from cmlearn.device import Precision, select_device
+from cmlearn.runtime import Precision, select_device
 from cmlearn.train import distributed
 from cmlearn.train.checkpoint import CheckpointFolder, loader_generators
 from cmlearn.train.epoch import Progress, TrainingRun, TrainState, end_epoch, train_epoch
@@ -64,7 +64,7 @@ def fit(
         epochs: number of passes.
         lr, weight_decay: AdamW settings; the learning rate warms up linearly over the first
             ``warmup_fraction`` of the steps, then follows a cosine decay to zero (:func:`warmup_cosine`).
-        device: "auto", "cpu", "cuda", "mps" or a :class:`~cmlearn.device.Precision`; "auto" takes CUDA with
+        device: "auto", "cpu", "cuda", "mps" or a :class:`~cmlearn.runtime.Precision`; "auto" takes CUDA with
             bfloat16 autocast (float16 with a GradScaler on older GPUs) when present, else the CPU in float32.
         eval_fn: chapter-specific evaluation, called after each epoch with the model in eval mode under
             ``torch.no_grad``; its dict of metrics joins that epoch's row of the history.
@@ -110,7 +110,7 @@ def fit(
     DDP, gives each rank its share of ``train_loader`` and ``val_loader`` through a DistributedSampler (so
     ``batch_size`` is per process), averages the loss over the ranks, and lets only rank 0 show progress
     and write checkpoints. ``eval_fn`` runs on every rank with identical weights, so all ranks agree on
-    early stopping. :meth:`cmlearn.align.DualEncoder.contrastive_loss` gathers the negatives of all ranks.
+    early stopping. :meth:`cmlearn.DualEncoder.loss` gathers the negatives of all ranks.
     End the script with ``torch.distributed.destroy_process_group()``.
     """
     _check_arguments(epochs, mode, early_stopping, monitor, val_loader, checkpoint_dir, checkpoint_every)

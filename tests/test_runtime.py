@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from cmlearn.device import select_device
-from cmlearn.seed import seed_everything
+from cmlearn.runtime import seed_everything, select_device
 
 
 def test_auto_picks_cuda_only_when_available():
