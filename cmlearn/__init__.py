@@ -1,5 +1,7 @@
 """cmlearn: the companion package of the book *Cross-modal learning, as a book you can run*.
 
+Used in chapters 1-11.
+
 ``import cmlearn as cm`` gives the book's vocabulary: every name a chapter uses is here (``cm.make_scenes``,
 ``cm.DualEncoder``, ``cm.fit``, ``cm.retrieval_report``, ...). Each module holds one concept of the book
 (the article's section in brackets), and imports flow one way, from data to models to training and metrics:
@@ -28,12 +30,12 @@
 from cmlearn import experiment
 from cmlearn.anchored import AnchoredSpace
 from cmlearn.batch import modality_dropout_mask, predict
-from cmlearn.contrastive import MAX_LOGIT_SCALE, ClipLoss, clip_loss, pair_losses
+from cmlearn.contrastive import MAX_LOGIT_SCALE, clip_loss, pair_losses
 from cmlearn.data.audio import DIGIT_WORDS, log_mel_spectrogram, make_audio_digits
 from cmlearn.data.audio_sequences import ORDINALS, SEQUENCE_ANSWERS, make_digit_sequences, order_blind_ceiling
 from cmlearn.data.common import add_pixel_noise
 from cmlearn.data.questions import QUESTION_ANSWERS, QUESTION_TYPES, make_questions, question_only_baseline
-from cmlearn.data.scene_text import INVERSE_RELATION, RELATIONS, SHAPES, captions, corrupt
+from cmlearn.data.scene_text import INVERSE_RELATION, RELATIONS, SHAPES, caption_text, corrupt
 from cmlearn.data.scenes import (
     COLOURS,
     DEFAULT_SHAPES,
@@ -58,6 +60,7 @@ from cmlearn.encoders import (
     TorchvisionImageEncoder,
     TransformerTextEncoder,
     WaveformEncoder,
+    bag_of_words,
     conv2d_by_hand,
     freeze_,
     rnn_by_hand,
@@ -77,7 +80,7 @@ from cmlearn.fusion import (
 )
 from cmlearn.generative import ConditionalGAN, CrossModalVAE
 from cmlearn.heads import LinearHead, MatchingHead, MLPHead
-from cmlearn.layers import attention, positional_encoding_1d
+from cmlearn.layers import AttentionPooling, attention, positional_encoding_1d
 from cmlearn.metrics import (
     bootstrap_interval,
     chance_class_recall,
@@ -129,17 +132,17 @@ __all__ = [
     "Precision", "Stopwatch", "cpu_seconds", "glue", "seed_everything", "select_device", "experiment",
     # data
     "COLOURS", "DEFAULT_SHAPES", "DIGIT_WORDS", "INVERSE_RELATION", "MOTIONS", "ORDINALS", "QUESTION_ANSWERS",
-    "QUESTION_TYPES", "RELATIONS", "SEQUENCE_ANSWERS", "SHAPES", "CaptionCollator", "CaptionTokenizer", "captions",
+    "QUESTION_TYPES", "RELATIONS", "SEQUENCE_ANSWERS", "SHAPES", "CaptionCollator", "CaptionTokenizer", "caption_text",
     "corrupt", "default_holdout", "distinct_description_gallery", "log_mel_spectrogram", "make_audio_digits",
     "make_digit_sequences", "make_motion_clips", "make_questions", "make_scenes", "order_blind_ceiling",
     "question_only_baseline", "scene_description", "show_audio", "show_video", "add_pixel_noise",
     # extractors, f(x) and g(s)
     "BagOfWordsTextEncoder", "FrameGRUVideoEncoder", "FrameMeanVideoEncoder", "GRUTextEncoder", "HFTextEncoder",
     "PrecomputedFeatures", "RNNTextEncoder", "SmallCNN", "SpectrogramEncoder", "TorchvisionImageEncoder",
-    "TransformerTextEncoder", "WaveformEncoder", "conv2d_by_hand", "freeze_", "install_offline_image_weights",
+    "TransformerTextEncoder", "WaveformEncoder", "bag_of_words", "conv2d_by_hand", "freeze_", "install_offline_image_weights",
     "rnn_by_hand",
     # shared space and alignment
-    "MAX_LOGIT_SCALE", "ClipLoss", "DualEncoder", "SharedSpace", "clip_loss", "pair_losses",
+    "MAX_LOGIT_SCALE", "AttentionPooling", "DualEncoder", "SharedSpace", "clip_loss", "pair_losses",
     # fusion, heads, the four-part model
     "ConcatFusion", "CrossModalAttention", "FiLM", "FiLMFusion", "GatedFusion", "LateFusion", "LowRankFusion",
     "MetaSpaceFusion", "MultimodalSelfAttention", "TensorFusion", "WeightedSumFusion", "attention",

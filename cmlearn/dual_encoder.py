@@ -1,6 +1,6 @@
 """The two-tower aligner of chapters 1 and 3 (article §2.2, §3.2.2): two encoders, one shared space.
 
-Used in chapters 1, 3, 5, 8, 10 and 11. Each modality's feature (f for images, g for text) is mapped by its
+Used in chapters 1, 3, 5, 8 and 10. Each modality's feature (f for images, g for text) is mapped by its
 own projection into one D-dimensional space and L2-normalised, h = MLP(f) / ‖MLP(f)‖. In that space the cosine
 similarity of an image and a caption is a dot product, and training pulls matching pairs together and pushes
 the other pairs of the batch apart with the CLIP loss (:mod:`cmlearn.contrastive`):

@@ -1,6 +1,6 @@
 """Task heads, y = Linear(z; W_y) + b_y (article §3.1 part 4, §3.2.4).
 
-Used in chapter 4 (``04_fusion``) and chapter 5 (``05_multimodal_knowledge``). A head maps the fused
+Used in chapters 4 and 6. A head maps the fused
 representation z (B, D_z) to the task's output: class logits, a regression value, or the
 image–text matching logit.
 """

@@ -1,6 +1,6 @@
 """Layers the book builds its fusions and shared spaces from: attention, positions, pooling.
 
-Used in chapter 4 (``04_fusion``) and chapter 9 (``09_modality_differences``). Scaled dot-product
+Used in chapters 3, 4 and 9. Scaled dot-product
 attention (Vaswani et al. 2017):
 
 .. math::

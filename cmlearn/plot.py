@@ -1,6 +1,6 @@
 """Figures for the chapters, on matplotlib and seaborn. Every function returns its figure.
 
-Used from chapter 1 (``01_background``) on: image grids, retrieval results, similarity heatmaps,
+Used in chapters 1, 4, 5, 6, 7, 8 and 10: image grids, retrieval results, similarity heatmaps,
 training curves, confusion matrices, embedding projections and robustness curves. Functions that
 draw a single panel take an optional ``ax`` so a notebook can place them in its own layout.
 """
@@ -224,8 +224,7 @@ def robustness_curves(curves: dict[str, pd.DataFrame], metric: str | None = None
 def seed_intervals(results: dict[str, Sequence[float]], level: float = 0.95, ax=None, ylabel: str = "metric"):
     """One column per method: each seed's result as a dot, the mean with its t-interval as a bar.
 
-    Used in chapter ``10_evaluation``: two methods differ by more than the seed noise when their
-    intervals are far apart (for the difference itself use :func:`cmlearn.metrics.difference_interval`).
+    Two methods differ by more than the seed noise when their intervals are far apart (for the difference itself use :func:`cmlearn.metrics.difference_interval`).
 
     Args:
         results: ``{method name: [result of each seed]}``, at least two seeds per method.

@@ -1,5 +1,7 @@
 """Datasets of the book, all made offline from a seed (issue 3).
 
+Used in chapters 1-11.
+
 One module per modality family:
 
 * :mod:`cmlearn.data.scenes` - coloured shapes + captions (image, text); chapter 1 onwards.

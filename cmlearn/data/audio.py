@@ -14,8 +14,7 @@ signature and with the digit's word ("seven", "the digit seven", ...):
 :func:`spectrogram` and :func:`log_mel_spectrogram` compute features with ``torch.stft`` so the
 sound can be shown, and encoded, as an image (B, n_mels, frames).
 
-Used in chapter 7 (more than two modalities) and for modality gaps; first shown in
-chapter 1 (01_background).
+Used in chapters 2 and 7.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Helpers shared by every cmlearn dataset: argument checks, leak-free splits, and pixel noise.
 
-Used by all dataset modules in :mod:`cmlearn.data` (chapter 1, 01_background, onwards).
+Used in chapters 4, 7 and 10 (:func:`add_pixel_noise`); the checks and splits by every dataset module.
 """
 from __future__ import annotations
 

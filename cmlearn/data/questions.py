@@ -19,7 +19,7 @@ whose shapes differ, so its answer is also "the shape the question does not name
 elimination from the image and the question's shape, without reading the relation (chapter 4
 measures it). Colour, exists and count questions have no such shortcut.
 
-Used in chapter 4 (fusion) and the reasoning chapter; scenes as in chapter 1 (01_background).
+Used in chapters 4 and 5. The scenes are those of :mod:`cmlearn.data.scenes`.
 """
 from __future__ import annotations
 

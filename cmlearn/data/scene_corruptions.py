@@ -1,6 +1,6 @@
 """Corrupting generated scenes: mismatched pairs, missing modalities, pixel noise, typos and omissions.
 
-Used in chapter 8 (``08_weak_pairs_and_generation``) through the knobs of
+Used by the knobs of
 :func:`cmlearn.data.scenes.make_scenes`, which first generates clean scenes (objects, pixels, true
 captions) and then applies one :class:`Corruptions`. Applied to clean scenes in this order, each step
 drawing from the same ``numpy`` generator only when its knob is non-zero (except where noted)::

@@ -5,7 +5,7 @@ rendered by pasting all sprites of an object slot with one fancy-indexing assign
 no Python loop runs per scene or per pixel. Shared by :mod:`cmlearn.data.scenes`,
 :mod:`cmlearn.data.questions` and :mod:`cmlearn.data.video`.
 
-Used in chapter 1 (01_background) and every chapter that draws scenes.
+Used by :func:`cmlearn.data.scenes.make_scenes` (every chapter that draws scenes).
 """
 from __future__ import annotations
 

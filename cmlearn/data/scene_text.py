@@ -4,8 +4,7 @@ Captions, swapped captions (hard negatives for a scene) and caption corruption (
 omissions) are all built from the :class:`SceneObjects` records that were rendered, so a
 caption is true by construction and a swapped caption is false by construction.
 
-Used in chapter 4 (``04_fusion``), chapter 5 (``05_multimodal_knowledge``), chapter 6
-(``06_framework``) and chapter 10 (``10_evaluation``); through :mod:`cmlearn.data.scenes`
+Used in chapters 2, 3, 4, 5, 8 and 10; through :mod:`cmlearn.data.scenes`
 wherever scenes are made.
 """
 from __future__ import annotations
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 
 __all__ = ["SHAPES", "COLOURS", "SIZES", "RELATIONS", "INVERSE_RELATION", "CAPTION_KINDS",
-           "SceneObjects", "captions", "n_templates", "swapped_captions", "corrupt"]
+           "SceneObjects", "caption_text", "n_templates", "swapped_captions", "corrupt"]
 
 SHAPES = ("circle", "square", "triangle", "star", "cross")
 COLOURS = {                       # RGB in [0, 1], far apart so 32x32 renders are unambiguous
@@ -127,8 +126,8 @@ def _caption(kind, tpl, shape, colour, size, present, rel, mention_size):
     return tpl.format(list=_join(["a " + _phrase(size[k], colour[k], shape[k], mention_size) for k in ks]))
 
 
-def captions(objects: SceneObjects, relation: torch.Tensor, kind: str, template: np.ndarray,
-             mention_size: bool) -> list[str]:
+def caption_text(objects: SceneObjects, relation: torch.Tensor, kind: str, template: np.ndarray,
+                 mention_size: bool) -> list[str]:
     """True caption of every scene using paraphrase template index `template[i]`."""
     tpls = _TEMPLATES[kind]
     template = np.asarray(template).tolist()

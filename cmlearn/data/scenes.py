@@ -294,7 +294,7 @@ def make_scenes(n: int = 6000, n_objects=2, image_size: int = 32, seed: int = 0,
     rng = np.random.default_rng(seed)
     objects, relation, images, clean = _generate(rng, n, (lo, hi), image_size, caption_kind, shapes, colours,
                                                  paraphrases, mention_size)
-    canonical = lambda: text_.captions(objects, relation, caption_kind, np.zeros(n, np.int64), mention_size)  # noqa: E731
+    canonical = lambda: text_.caption_text(objects, relation, caption_kind, np.zeros(n, np.int64), mention_size)  # noqa: E731
     out = corruptions.apply(images, clean, canonical, rng)
 
     config = dict(n=n, n_objects=n_objects, image_size=image_size, seed=seed, caption_kind=caption_kind,
@@ -342,7 +342,7 @@ def _generate(rng, n, n_objects, image_size, caption_kind, shapes, colours, para
     images = render_objects(objects, image_size)
     n_templates = text_.n_templates(caption_kind)
     template = rng.integers(0, n_templates, size=n) if paraphrases else np.zeros(n, np.int64)
-    return objects, relation, images, text_.captions(objects, relation, caption_kind, template, mention_size)
+    return objects, relation, images, text_.caption_text(objects, relation, caption_kind, template, mention_size)
 
 
 def scene_description(scenes: SceneDataset, i: int) -> tuple:

@@ -1,7 +1,7 @@
 """Look at a few samples of every dataset: image grids with captions, questions and answers,
 waveforms with their log-mel spectrograms, video frames. Every function returns its figure.
 
-Used from chapter 1 (01_background) on, whenever a chapter first meets a dataset.
+Used in chapter 2 (``02_modalities``), where the book first meets sound and video.
 """
 from __future__ import annotations
 

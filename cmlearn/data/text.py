@@ -1,7 +1,6 @@
 """Captions to token ids: a word-level tokenizer from the `tokenizers` library.
 
-Used in chapter 1 (``01_background``) and every chapter that trains a text encoder from
-scratch. The tokenizer is *trained* on the captions of a dataset (it only learns the
+Used in chapters 1-11. The tokenizer is *trained* on the captions of a dataset (it only learns the
 vocabulary), so a chapter's text tower sees whole words such as ``circle`` or ``left``.
 For the pretrained MiniLM text tower the chapters use MiniLM's own WordPiece tokenizer
 through ``transformers`` instead.

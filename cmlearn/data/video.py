@@ -5,7 +5,7 @@ backwards, is a clip of a circle moving right - the same set of frames with the 
 caption. :meth:`MotionClipDataset.reversed` builds exactly that counterpart, so a model that
 averages frames (ignores order) is at chance on direction.
 
-Used in the video / temporal chapter; scenes and rendering as in chapter 1 (01_background).
+Used in chapters 2 and 7. Shapes and rendering are those of the scenes (:mod:`cmlearn.data.scene_render`).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Audio feature extractors: a 1-D CNN on the waveform, or a 2-D CNN on a log-mel spectrogram.
 
-Used in chapter 2 (``02_modalities``). Both are f(x) = Conv(x; W_c) + b_c, once along time
+Used in chapters 2 and 7. Both are f(x) = Conv(x; W_c) + b_c, once along time
 (Conv1d on samples) and once on a time–frequency image (Conv2d on the spectrogram), the way
 image CNNs read pixels.
 

@@ -1,6 +1,6 @@
 """Image feature extractors, f(x) = Conv(x; W_c) + b_c (article §3.2.1).
 
-Used in chapter 1 (``01_background``) and chapter 2 (``02_modalities``).
+Used in chapters 1, 2, 3, 4, 5, 6, 7, 8 and 10.
 """
 
 from __future__ import annotations

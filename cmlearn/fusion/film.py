@@ -1,6 +1,6 @@
 """FiLM: one modality modulates the other's extractor, feature by feature (Perez et al. 2018).
 
-Used in chapter 4 (``04_fusion``) and chapter 5 (``05_multimodal_knowledge``). The conditioning feature c (e.g.
+Used in chapter 4 (``04_fusion``). The conditioning feature c (e.g.
 the question's g) sets a scale and a shift for every channel of the other modality's feature
 maps inside its extractor:
 

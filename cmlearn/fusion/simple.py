@@ -1,6 +1,6 @@
 """Vector fusions: concatenation, late fusion, weighted sum z = Σ α_i h_i, gated fusion (article §3.1 part 3).
 
-Used in chapter 4 (``04_fusion``). Each takes shared-space features ``{modality: h (B, D_m)}``
+Used in chapters 4 and 6. Each takes shared-space features ``{modality: h (B, D_m)}``
 and an optional mask ``{modality: present (B,)}`` and returns z (B, D_z).
 """
 

@@ -1,6 +1,6 @@
 """Tensor fusion (TFN, Zadeh et al. 2017) and its low-rank factorisation (LMF, Liu et al. 2018).
 
-Used in chapter 4 (``04_fusion``). Appending a 1 to each modality's feature before the outer
+Used in chapters 4 and 6. Appending a 1 to each modality's feature before the outer
 product keeps every lower-order term: with two modalities,
 
 .. math::
