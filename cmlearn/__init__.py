@@ -29,7 +29,7 @@ Used in chapters 1-11.
 
 from cmlearn import experiment
 from cmlearn.anchored import AnchoredSpace
-from cmlearn.batch import modality_dropout_mask, predict
+from cmlearn.batch import modality_dropout_mask, predict, tensor_loader
 from cmlearn.contrastive import MAX_LOGIT_SCALE, clip_loss, pair_losses
 from cmlearn.data.audio import DIGIT_WORDS, log_mel_spectrogram, make_audio_digits
 from cmlearn.data.audio_sequences import ORDINALS, SEQUENCE_ANSWERS, make_digit_sequences, order_blind_ceiling
@@ -111,7 +111,7 @@ from cmlearn.plot import (
 )
 from cmlearn.runtime import Precision, Stopwatch, cpu_seconds, glue, seed_everything, select_device
 from cmlearn.shared import SharedSpace
-from cmlearn.train import fit
+from cmlearn.train import StackedBatches, StackedSeeds, fit
 
 __version__ = "0.1.0"
 
@@ -151,7 +151,7 @@ __all__ = [
     "AnchoredSpace", "modality_dropout_mask", "clean_pair_probability", "filter_pairs_against_shuffled",
     "trimmed_clip_loss", "ConditionalGAN", "CrossModalVAE",
     # training, metrics, figures
-    "fit", "predict", "bootstrap_interval", "chance_class_recall", "chance_recall_at_k", "class_retrieval_report",
+    "fit", "predict", "tensor_loader", "StackedBatches", "StackedSeeds", "bootstrap_interval", "chance_class_recall", "chance_recall_at_k", "class_retrieval_report",
     "classification_report", "confusion_matrix", "correct_item_ranks", "difference_interval",
     "mean_average_precision", "mean_confidence_interval", "per_class_report", "recall_at_k", "retrieval_report",
     "robustness_curve", "seed_summary", "confusion_heatmap", "image_grid", "retrieval_grid", "robustness_curves",

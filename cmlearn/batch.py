@@ -5,7 +5,8 @@ A batch is the flat dict the data loaders make; each modality reads its inputs f
 (:data:`MODALITY_INPUTS`): ``image`` (B, C, H, W); ``input_ids`` and ``attention_mask`` (B, T) for
 ``text``; ``audio`` (B, N); ``video`` (B, T, C, H, W). A *modality mask* ``{modality: (B,) bool}`` says
 which samples have each modality (True = present); :func:`modality_dropout_mask` draws one for training.
-:func:`predict` runs a model over N samples in batches (evaluation), slicing and moving any batch structure.
+:func:`predict` runs a model over N samples in batches (evaluation), slicing and moving any batch structure;
+:func:`tensor_loader` serves batches of rows of a dict of tensors (training).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 from collections.abc import Sequence
 
 import torch
+from torch.utils.data import DataLoader
 
 MODALITY_INPUTS: dict[str, tuple[str, ...]] = {
     "image": ("image",),
@@ -192,3 +194,20 @@ def predict(model: torch.nn.Module, inputs, forward=None, *, batch_size: int = 5
     finally:
         model.train(was_training)
     return _gather(parts)
+
+
+def tensor_loader(tensors: dict[str, torch.Tensor], batch_size: int, generator: torch.Generator | None = None,
+                  shuffle: bool = True, drop_last: bool = True) -> DataLoader:
+    """Batch dicts of rows of equally long tensors, ``{key: (N, ...)}`` -> batches ``{key: (B, ...)}``.
+
+    Rows are taken with one index per batch (no per-sample dicts), so it is as fast as slicing; the batch
+    order is that of a ``DataLoader`` over N items with the same ``generator``.
+    """
+    if not isinstance(tensors, dict) or not tensors:
+        raise TypeError(f"expected a non-empty dict of (N, ...) tensors, got {type(tensors).__name__}")
+    lengths = {key: len(value) for key, value in tensors.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"expected tensors with the same number of rows N, got {lengths}")
+    n = next(iter(lengths.values()))
+    return DataLoader(range(n), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator,
+                      collate_fn=lambda rows: {key: value[rows] for key, value in tensors.items()})
