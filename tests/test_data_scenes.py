@@ -99,14 +99,14 @@ def test_mismatch_fraction_really_mismatches():
 
 def test_missing_fraction_and_modality_masks():
     ds = make_scenes(n=2000, seed=5, missing_fraction=0.2)
-    missing = (~ds.has_image) | (~ds.has_caption)
+    missing = (~ds.has_image) | (~ds.has_text)
     assert abs(missing.float().mean().item() - 0.2) < 0.005
-    assert not ((~ds.has_image) & (~ds.has_caption)).any()
+    assert not ((~ds.has_image) & (~ds.has_text)).any()
     assert 0.3 < (~ds.has_image).sum().item() / missing.sum().item() < 0.7
     assert ds.images[~ds.has_image].abs().sum() == 0
-    assert all(c == "" for c, h in zip(ds.captions, ds.has_caption, strict=True) if not h)
+    assert all(c == "" for c, h in zip(ds.captions, ds.has_text, strict=True) if not h)
     only_img = make_scenes(n=500, seed=5, missing_fraction=0.5, missing_modality="image")
-    assert (~only_img.has_image).sum() == 250 and only_img.has_caption.all()
+    assert (~only_img.has_image).sum() == 250 and only_img.has_text.all()
 
 
 @pytest.mark.parametrize("n, fraction", [(500, 0.1), (333, 0.25), (101, 0.5), (7, 0.3), (40, 1.0)])
@@ -124,16 +124,16 @@ def test_missing_modality_masks_count_and_blank_what_is_missing(modality):
     n, fraction = 300, 0.3
     clean = make_scenes(n=n, n_objects=1, seed=12)
     ds = make_scenes(n=n, n_objects=1, seed=12, missing_fraction=fraction, missing_modality=modality)
-    lost_image, lost_text = ~ds.has_image, ~ds.has_caption
+    lost_image, lost_text = ~ds.has_image, ~ds.has_text
     assert int((lost_image | lost_text).sum()) == round(fraction * n) and not (lost_image & lost_text).any()
     assert {"image": not lost_text.any(), "text": not lost_image.any(), "either": lost_image.any() and lost_text.any()}[modality]
     assert ds.images[lost_image].abs().sum() == 0 and torch.equal(ds.images[~lost_image], clean.images[~lost_image])
-    assert [c for c, h in zip(ds.captions, ds.has_caption, strict=True) if not h] == [""] * int(lost_text.sum())
-    assert [c for c, h in zip(ds.captions, ds.has_caption, strict=True) if h] == \
-        [c for c, h in zip(clean.captions, ds.has_caption, strict=True) if h]
+    assert [c for c, h in zip(ds.captions, ds.has_text, strict=True) if not h] == [""] * int(lost_text.sum())
+    assert [c for c, h in zip(ds.captions, ds.has_text, strict=True) if h] == \
+        [c for c, h in zip(clean.captions, ds.has_text, strict=True) if h]
     assert ds.config["missing_modality"] == modality and f"missing_modality={modality!r}" in ds.describe()
     items = [ds[i] for i in range(n)]
-    assert [it["has_caption"] for it in items] == ds.has_caption.tolist()
+    assert [it["has_text"] for it in items] == ds.has_text.tolist()
 
 
 def test_missing_modality_caption_is_now_text():

@@ -70,13 +70,13 @@ def test_empty_captions_only_when_allowed():
 def test_collator_masks_missing_captions_and_images():
     tokenizer = CaptionTokenizer.fit(CAPTIONS)
     samples = [
-        {"image": torch.ones(3, 8, 8), "caption": CAPTIONS[0], "has_image": True, "has_caption": True},
-        {"image": torch.ones(3, 8, 8), "caption": "", "has_image": True, "has_caption": False},
-        {"image": torch.zeros(3, 8, 8), "caption": CAPTIONS[1], "has_image": False, "has_caption": True},
+        {"image": torch.ones(3, 8, 8), "caption": CAPTIONS[0], "has_image": True, "has_text": True},
+        {"image": torch.ones(3, 8, 8), "caption": "", "has_image": True, "has_text": False},
+        {"image": torch.zeros(3, 8, 8), "caption": CAPTIONS[1], "has_image": False, "has_text": True},
         {"image": torch.ones(3, 8, 8), "caption": "   "},  # no masks given: a blank caption counts as missing
     ]
     batch = CaptionCollator(tokenizer)(samples)
-    assert batch["has_caption"].tolist() == [True, False, True, False]
+    assert batch["has_text"].tolist() == [True, False, True, False]
     assert batch["has_image"].tolist() == [True, True, False, True]
     assert batch["attention_mask"].sum(dim=1).tolist() == [8, 0, 8, 0]
     assert torch.equal(batch["input_ids"][0], tokenizer([CAPTIONS[0]])["input_ids"][0])
@@ -93,6 +93,6 @@ def test_collator_feeds_partly_paired_scenes_through_a_dataloader():
     scenes = make_scenes(n=40, n_objects=1, seed=0, missing_fraction=0.5, missing_modality="either")
     tokenizer = CaptionTokenizer.fit([c for c in scenes.captions if c])
     batches = list(DataLoader(scenes, batch_size=16, collate_fn=CaptionCollator(tokenizer)))
-    has_caption = torch.cat([b["has_caption"] for b in batches])
-    assert torch.equal(has_caption, scenes.has_caption) and torch.equal(torch.cat([b["has_image"] for b in batches]), scenes.has_image)
-    assert all((b["attention_mask"].sum(dim=1) > 0).tolist() == b["has_caption"].tolist() for b in batches)
+    has_text = torch.cat([b["has_text"] for b in batches])
+    assert torch.equal(has_text, scenes.has_text) and torch.equal(torch.cat([b["has_image"] for b in batches]), scenes.has_image)
+    assert all((b["attention_mask"].sum(dim=1) > 0).tolist() == b["has_text"].tolist() for b in batches)

@@ -55,12 +55,12 @@ class SceneDataset(Dataset):
     Attributes:
         images: (N, 3, H, W) float tensor in [0, 1]; zeros where ``has_image`` is False.
         captions: list of N strings as served (after mismatch, typos, omissions); "" where
-            ``has_caption`` is False.
+            ``has_text`` is False.
         clean_captions: list of N true captions of the rendered scene (same paraphrase, no noise).
         objects: :class:`SceneObjects`, per-object attribute tensors (N, K).
         relation: (N,) long, index into :data:`RELATIONS` ("object 0 <rel> object 1"), -1 if none.
         matched: (N,) bool, False where the caption was taken from another scene.
-        has_image, has_caption: (N,) bool modality-presence masks (the model's mask keys "image" and
+        has_image, has_text: (N,) bool modality-presence masks (the model's mask keys "image" and
             "text"; ``missing_modality`` names them so).
         ids: (N,) long, index of each scene in the dataset it was generated as (stable across
             splits, so subsets can be checked for overlap).
@@ -68,7 +68,7 @@ class SceneDataset(Dataset):
     """
 
     def __init__(self, images, captions, clean_captions, objects, relation, matched,
-                 has_image, has_caption, ids, config):
+                 has_image, has_text, ids, config):
         self.images = images
         self.captions = list(captions)
         self.clean_captions = list(clean_captions)
@@ -76,7 +76,7 @@ class SceneDataset(Dataset):
         self.relation = relation
         self.matched = matched
         self.has_image = has_image
-        self.has_caption = has_caption
+        self.has_text = has_text
         self.ids = ids
         self.config = dict(config)
 
@@ -84,10 +84,10 @@ class SceneDataset(Dataset):
         return self.images.shape[0]
 
     def __getitem__(self, i: int) -> dict:
-        """One sample: dict(image=(3, H, W), caption=str, index=int, matched, has_image, has_caption)."""
+        """One sample: dict(image=(3, H, W), caption=str, index=int, matched, has_image, has_text)."""
         return dict(image=self.images[i], caption=self.captions[i], index=int(self.ids[i]),
                     matched=bool(self.matched[i]), has_image=bool(self.has_image[i]),
-                    has_caption=bool(self.has_caption[i]))
+                    has_text=bool(self.has_text[i]))
 
     @property
     def image_size(self) -> int:
@@ -100,7 +100,7 @@ class SceneDataset(Dataset):
         return SceneDataset(self.images[idx], [self.captions[i] for i in pick],
                             [self.clean_captions[i] for i in pick], self.objects.subset(idx),
                             self.relation[idx], self.matched[idx], self.has_image[idx],
-                            self.has_caption[idx], self.ids[idx], self.config)
+                            self.has_text[idx], self.ids[idx], self.config)
 
     def content_keys(self) -> np.ndarray:
         """(N,) int ids; two scenes share an id iff their object records are identical."""
@@ -207,7 +207,7 @@ class SceneDataset(Dataset):
                  f"  mismatched captions: {int((~self.matched).sum())} "
                  f"(mismatch_fraction={c['mismatch_fraction']})",
                  f"  missing image: {int((~self.has_image).sum())}, missing caption: "
-                 f"{int((~self.has_caption).sum())} (missing_fraction={c['missing_fraction']}, "
+                 f"{int((~self.has_text).sum())} (missing_fraction={c['missing_fraction']}, "
                  f"missing_modality={c['missing_modality']!r})",
                  f"  image_noise={c['image_noise']}, typo_rate={c['typo_rate']}, "
                  f"omission_rate={c['omission_rate']}, seed={c['seed']}"]

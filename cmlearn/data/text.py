@@ -74,7 +74,7 @@ class CaptionTokenizer:
             allow_empty: accept empty (or blank) captions, i.e. *missing* captions of partly paired
                 data (chapter 8). Their row is all padding with an all-zero attention mask, and T >= 1
                 even when every caption is empty. Models must skip such rows, e.g. with the
-                ``has_caption`` mask that :class:`CaptionCollator` adds.
+                ``has_text`` mask that :class:`CaptionCollator` adds.
         """
         captions = _check_captions(captions, allow_empty=allow_empty)
         encodings = self._tokenizer.encode_batch(captions)
@@ -120,11 +120,11 @@ class CaptionCollator:
 
     Returns a batch dict with ``image`` (B, 3, H, W), ``input_ids`` and ``attention_mask``
     (B, T), ``caption`` (list of str), ``index`` (B,) when samples carry one, and the modality
-    masks ``has_image`` and ``has_caption`` (B,) bool.
+    masks ``has_image`` and ``has_text`` (B,) bool.
 
     Partly paired data (chapter 8): a sample whose caption is empty (``""``, as
-    :func:`cmlearn.data.scenes.make_scenes` serves a missing caption) or whose ``has_caption`` is
-    False gets an all-padding row and ``has_caption`` False; ``has_image`` is the samples'
+    :func:`cmlearn.data.scenes.make_scenes` serves a missing caption) or whose ``has_text`` is
+    False gets an all-padding row and ``has_text`` False; ``has_image`` is the samples'
     ``has_image`` (True when they carry none). Models that cannot skip missing captions should
     filter with the mask; text encoders reject all-padding rows with a clear error.
     """
@@ -139,12 +139,12 @@ class CaptionCollator:
             missing = [i for i, s in enumerate(samples) if key not in s]
             if missing:
                 raise KeyError(f"sample(s) {missing[:5]} have no {key!r} key; got keys {sorted(samples[missing[0]])}")
-        has_caption = torch.tensor([bool(s.get("has_caption", True)) and _not_blank(s["caption"]) for s in samples])
+        has_text = torch.tensor([bool(s.get("has_text", True)) and _not_blank(s["caption"]) for s in samples])
         has_image = torch.tensor([bool(s.get("has_image", True)) for s in samples])
-        captions = [s["caption"] if present else "" for s, present in zip(samples, has_caption.tolist(), strict=True)]
+        captions = [s["caption"] if present else "" for s, present in zip(samples, has_text.tolist(), strict=True)]
         batch = {"image": torch.stack([s["image"] for s in samples]), "caption": captions}
         batch.update(self.tokenizer(captions, allow_empty=True))
-        batch["has_image"], batch["has_caption"] = has_image, has_caption
+        batch["has_image"], batch["has_text"] = has_image, has_text
         if all("index" in s for s in samples):
             batch["index"] = torch.tensor([int(s["index"]) for s in samples], dtype=torch.long)
         return batch
