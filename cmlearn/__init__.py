@@ -45,7 +45,7 @@ from cmlearn.data.scenes import (
     scene_description,
 )
 from cmlearn.data.show import show_audio, show_video
-from cmlearn.data.text import CaptionCollator, CaptionTokenizer
+from cmlearn.data.text import CaptionCollator, CaptionTokenizer, caption_loader
 from cmlearn.data.video import MOTIONS, make_motion_clips
 from cmlearn.dual_encoder import DualEncoder
 from cmlearn.encoders import (
@@ -132,7 +132,7 @@ __all__ = [
     "Precision", "Stopwatch", "cpu_seconds", "glue", "seed_everything", "select_device", "experiment",
     # data
     "COLOURS", "DEFAULT_SHAPES", "DIGIT_WORDS", "INVERSE_RELATION", "MOTIONS", "ORDINALS", "QUESTION_ANSWERS",
-    "QUESTION_TYPES", "RELATIONS", "SEQUENCE_ANSWERS", "SHAPES", "CaptionCollator", "CaptionTokenizer", "caption_text",
+    "QUESTION_TYPES", "RELATIONS", "SEQUENCE_ANSWERS", "SHAPES", "CaptionCollator", "CaptionTokenizer", "caption_loader", "caption_text",
     "corrupt", "default_holdout", "distinct_description_gallery", "log_mel_spectrogram", "make_audio_digits",
     "make_digit_sequences", "make_motion_clips", "make_questions", "make_scenes", "order_blind_ceiling",
     "question_only_baseline", "scene_description", "show_audio", "show_video", "add_pixel_noise",

@@ -1,6 +1,6 @@
 """The batch contract: what a batch dict holds, per modality, and which modalities a sample has.
 
-Used in chapters 2, 4, 5, 6, 7, 9 and 10.
+Used in chapters 2, 4, 5, 6, 7, 8, 9 and 10.
 A batch is the flat dict the data loaders make; each modality reads its inputs from it by name
 (:data:`MODALITY_INPUTS`): ``image`` (B, C, H, W); ``input_ids`` and ``attention_mask`` (B, T) for
 ``text``; ``audio`` (B, N); ``video`` (B, T, C, H, W). A *modality mask* ``{modality: (B,) bool}`` says

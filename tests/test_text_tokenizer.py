@@ -96,3 +96,19 @@ def test_collator_feeds_partly_paired_scenes_through_a_dataloader():
     has_text = torch.cat([b["has_text"] for b in batches])
     assert torch.equal(has_text, scenes.has_text) and torch.equal(torch.cat([b["has_image"] for b in batches]), scenes.has_image)
     assert all((b["attention_mask"].sum(dim=1) > 0).tolist() == b["has_text"].tolist() for b in batches)
+
+
+def test_caption_loader_batches_like_a_dataloader_with_the_collator():
+    from torch.utils.data import DataLoader
+
+    from cmlearn.data.scenes import make_scenes
+    from cmlearn.data.text import CaptionCollator, caption_loader
+
+    scenes = make_scenes(n=40, n_objects=1, seed=0)
+    tokenizer = CaptionTokenizer.fit(scenes.captions)
+    ours = list(caption_loader(scenes, tokenizer, 16, torch.Generator().manual_seed(2)))
+    theirs = list(DataLoader(scenes, batch_size=16, shuffle=True, drop_last=True, collate_fn=CaptionCollator(tokenizer),
+                             generator=torch.Generator().manual_seed(2)))
+    assert len(ours) == len(theirs) == 2  # 40 // 16, the partial batch dropped
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["input_ids"], b["input_ids"])

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from torch.utils.data import DataLoader
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
@@ -153,3 +154,13 @@ class CaptionCollator:
 def _not_blank(caption) -> bool:
     """False only for a blank string; anything else goes on to the tokenizer's type check."""
     return not (isinstance(caption, str) and not caption.strip())
+
+
+def caption_loader(samples, tokenizer: CaptionTokenizer, batch_size: int, generator: torch.Generator | None = None,
+                   shuffle: bool = True, drop_last: bool = True) -> DataLoader:
+    """A ``DataLoader`` of image–caption batches: samples (e.g. a :class:`~cmlearn.data.scenes.SceneDataset`)
+    collated by :class:`CaptionCollator` into ``{"image": (B, 3, H, W), "input_ids": (B, T), "attention_mask": (B, T), ...}``,
+    shuffled by ``generator`` (the batch order of a seed), the last partial batch dropped by default
+    (a contrastive loss wants full batches)."""
+    return DataLoader(samples, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                      collate_fn=CaptionCollator(tokenizer), generator=generator)
