@@ -1,6 +1,6 @@
 """Helpers every extractor shares: freezing a pretrained tower, and a tower whose outputs were computed once.
 
-Used in chapters 4, 5 and 7.
+Used in chapters 4, 5, 6 and 7.
 
 A frozen extractor keeps its weights (``requires_grad=False``) *and* stays in eval mode
 when the model around it is put in training mode, so that batch-norm running statistics
