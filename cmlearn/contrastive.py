@@ -62,8 +62,14 @@ def check_pairs(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor) -
 
 
 def inverse_temperature(logit_scale: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
-    """1/τ = exp(min(logit_scale, ln 100)), as a tensor on ``like``'s device and dtype."""
-    return torch.as_tensor(logit_scale, dtype=like.dtype, device=like.device).clamp(max=MAX_LOGIT_SCALE).exp()
+    """1/τ = exp(min(logit_scale, ln 100)) on ``like``'s device.
+
+    A tensor ``logit_scale`` keeps its dtype (a float32 parameter stays float32 under autocast); a number
+    becomes a tensor of ``like``'s dtype.
+    """
+    if not isinstance(logit_scale, torch.Tensor):
+        logit_scale = torch.tensor(float(logit_scale), dtype=like.dtype, device=like.device)
+    return logit_scale.to(like.device).clamp(max=MAX_LOGIT_SCALE).exp()
 
 
 def similarity_logits(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, logit_scale: torch.Tensor | float) -> torch.Tensor:

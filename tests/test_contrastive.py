@@ -177,3 +177,14 @@ def test_extra_negatives_join_only_the_image_to_text_softmax():
         clip_loss(image, text, scale, torch.zeros(3, 5))
     with pytest.raises(ValueError, match=r"expected extra_text_mask of shape \(3,\)"):
         clip_loss(image, text, scale, extra, torch.ones(2, dtype=torch.bool))
+
+
+def test_the_temperature_stays_float32_under_bfloat16_autocast():
+    # open_clip and the book's aligners keep logit_scale in float32; rounding it to bfloat16 would move 1/τ by ~0.4%.
+    image, text = embeddings(B=4, D=8, seed=2)
+    scale = torch.tensor(math.log(1 / 0.07))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = clip_loss(image.bfloat16(), text.bfloat16(), scale)
+    expected = (scale.exp() * image.bfloat16() @ text.bfloat16().T)
+    torch.testing.assert_close(out.logits_per_image, expected, rtol=0, atol=0)  # a bfloat16 1/τ differs by up to 0.06 here
+    assert clip_loss(image, text, 2.0).loss.dtype == torch.float32  # a plain number works too
