@@ -139,12 +139,18 @@ def summarize(table: pd.DataFrame, metric: str | None = None, level: float = 0.9
 
 
 def format_interval(mean: float, low: float, high: float, digits: int = 3, percent: bool = False) -> str:
-    """``"0.721 (95% interval 0.690 to 0.752)"``; just the mean when the interval is NaN (one seed)."""
+    """``"0.721 (95% interval 0.690 to 0.752)"``; just the mean when the interval is NaN (one seed).
+
+    With ``percent=True`` the value is a share (an accuracy, a recall), so its interval is shown clipped to
+    0–100%: a t-interval around 96% over three seeds can reach past 100%, which no accuracy can.
+    """
     def number(x: float) -> str:
         return f"{100 * x:.{max(digits - 2, 0)}f}%" if percent else f"{x:.{digits}f}"
 
     if math.isnan(low) or math.isnan(high):
         return number(mean)
+    if percent:
+        low, high = max(low, 0.0), min(high, 1.0)
     return f"{number(mean)} (95% interval {number(low)} to {number(high)})"
 
 

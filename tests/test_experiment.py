@@ -99,3 +99,9 @@ def test_plot_seeds_draws_every_seed():
     figure = experiment.plot_seeds(table_from({"a": [0.5, 0.7, 0.6], "b": [0.1, 0.2, 0.1]}))
     dots = sum(len(c.get_offsets()) for c in figure.axes[0].collections if hasattr(c, "get_offsets"))
     assert dots >= 6
+
+
+def test_a_share_interval_is_shown_within_0_and_100_percent():
+    assert experiment.format_interval(0.958, 0.911, 1.006, percent=True) == "95.8% (95% interval 91.1% to 100.0%)"
+    assert experiment.format_interval(0.02, -0.01, 0.05, percent=True) == "2.0% (95% interval 0.0% to 5.0%)"
+    assert experiment.format_interval(0.958, 0.911, 1.006) == "0.958 (95% interval 0.911 to 1.006)"  # not a share: as is
