@@ -113,13 +113,14 @@ def clip_loss(
         :class:`ContrastiveOutput` with ``logits_per_image`` = S = exp(logit_scale)·H_img·[H_txt; H_extra]ᵀ
         (B, B [+ M]) and ``logits_per_text`` = the (B, B) text-vs-image logits.
     """
-    logits_per_text = similarity_logits(image_embeddings, text_embeddings, logit_scale).T  # (B, B): text j vs every image
-    logits_per_image = logits_per_text.T  # (B, B): image i vs every text
+    check_pairs(image_embeddings, text_embeddings)
+    scale = inverse_temperature(logit_scale, image_embeddings)  # 1/τ
+    logits_per_image = scale * image_embeddings @ text_embeddings.T  # (B, B): image i vs every text
+    logits_per_text = logits_per_image.T  # (B, B): text j vs every image
     if extra_text_embeddings is not None:
         if extra_text_embeddings.ndim != 2 or extra_text_embeddings.shape[1] != text_embeddings.shape[1]:
             raise ValueError(f"expected extra_text_embeddings of shape (M, {text_embeddings.shape[1]}), "
                              f"got {tuple(extra_text_embeddings.shape)}")
-        scale = inverse_temperature(logit_scale, image_embeddings)
         extra = scale * image_embeddings @ extra_text_embeddings.T  # (B, M)
         if extra_text_mask is not None:
             if extra_text_mask.shape != (extra_text_embeddings.shape[0],):
