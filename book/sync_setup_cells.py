@@ -32,7 +32,7 @@ import sys
 
 if "google.colab" in sys.modules:
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "cmlearn[pretrained] @ git+{url}@{ref}"],
+        [sys.executable, "-m", "pip", "install", "--quiet", "cmlearn[pretrained,realdata] @ git+{url}@{ref}"],
         check=True,
     )'''
 
