@@ -36,6 +36,7 @@ from cmlearn.dual_encoder import DualEncoder  # noqa: E402
 from cmlearn.encoders import GRUTextEncoder, SmallCNN  # noqa: E402
 from cmlearn.runtime import select_device  # noqa: E402
 from cmlearn.train import fit, warmup_cosine  # noqa: E402
+from cmlearn.train.loop import adamw  # noqa: E402
 
 VOCAB, SEQ = 64, 12
 
@@ -77,7 +78,7 @@ def contrastive(model, batch):
 def plain_loop(model, batches, epochs: int, lr: float, device: torch.device) -> float:
     """What a reader would write by hand: the same optimiser, schedule and logging as fit's default path."""
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    optimizer = adamw(model.parameters(), lr=lr, weight_decay=1e-4, device=device)  # fit's optimiser (fused on CPU/CUDA)
     total = epochs * len(batches)
     warmup = max(1, int(0.05 * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warmup, total))

@@ -1,6 +1,6 @@
 """cmlearn: the companion package of the book *Cross-modal learning, as a book you can run*.
 
-Used in chapters 1-11.
+Used in chapters 1-10 and 12.
 
 ``import cmlearn as cm`` gives the book's vocabulary: every name a chapter uses is here (``cm.make_scenes``,
 ``cm.DualEncoder``, ``cm.fit``, ``cm.retrieval_report``, ...). Each module holds one concept of the book

@@ -1,6 +1,6 @@
 """Contrastive alignment: the symmetric InfoNCE of CLIP, its per-pair terms, SigLIP, and hard negatives.
 
-Used in chapters 3, 5, 6 and 11. Two L2-normalised embedding
+Used in chapters 3, 5, 6 and 12. Two L2-normalised embedding
 matrices H_img, H_txt (B, D) pair up row by row. With S = H_img H_txtᵀ / τ, the per-pair loss
 
 .. math::

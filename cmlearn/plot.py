@@ -15,7 +15,6 @@ import pandas as pd
 import seaborn as sns
 import torch
 from matplotlib.collections import LineCollection
-from torchvision.utils import make_grid
 
 
 def _as_images(images: torch.Tensor) -> torch.Tensor:
@@ -32,6 +31,8 @@ def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols:
     if titles is not None and len(titles) != n:
         raise ValueError(f"got {n} images but {len(titles)} titles")
     if titles is None:
+        from torchvision.utils import make_grid  # imported here: torchvision takes ~1 s to import
+
         grid = make_grid(images, nrow=ncols, padding=2, pad_value=1.0)
         fig, ax = plt.subplots(figsize=(size * ncols, size * ((n + ncols - 1) // ncols)))
         ax.imshow(grid.permute(1, 2, 0).numpy())

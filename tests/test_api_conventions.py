@@ -3,7 +3,7 @@ truthfully which chapters use it.
 
 * every name in ``cmlearn.__all__`` is used by some chapter or assignment (code, or an exercise's code);
 * each chapter imports cmlearn in at most two statements (``import cmlearn`` and ``from cmlearn import (...)``,
-  plus chapter 11's ``torchrun`` script module);
+  plus chapter 12's ``torchrun`` script module);
 * a module's docstring line "Used in chapter(s) ..." lists exactly the chapters that use a name defined in
   that module (for a package, in any of its modules), whether imported from the module or from ``cmlearn``;
   a module no chapter uses directly says "Used by";

@@ -198,3 +198,26 @@ def test_bad_arguments():
 def test_cuda_without_cuda_says_so():
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         fit(nn.Linear(3, 1), mse, regression_loader(torch.Generator()), epochs=1, device="cuda")
+
+
+def test_fit_optimizer_is_fused_adamw_with_the_reference_update():
+    # fit's AdamW uses PyTorch's fused kernel on CPU; ten steps of it match the reference (loop of small ops).
+    from cmlearn.train.loop import adamw
+
+    torch.manual_seed(0)
+    reference = torch.nn.Linear(8, 3)
+    fused = torch.nn.Linear(8, 3)
+    fused.load_state_dict(reference.state_dict())
+    initial = reference.weight.detach().clone()
+    optimizers = [torch.optim.AdamW(reference.parameters(), lr=1e-2, weight_decay=1e-4, fused=False, foreach=False),
+                  adamw(fused.parameters(), lr=1e-2, weight_decay=1e-4, device=torch.device("cpu"))]
+    assert optimizers[1].defaults["fused"] is True
+    x, y = torch.randn(32, 8), torch.randn(32, 3)
+    for _ in range(10):
+        for model, optimizer in zip((reference, fused), optimizers):
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+    for a, b in zip(reference.parameters(), fused.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert (fused.weight - initial).abs().max() > 1e-2  # the steps did move the weights

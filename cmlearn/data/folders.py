@@ -39,7 +39,6 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
-from torchvision import transforms
 
 from cmlearn.data.common import group_split
 
@@ -51,6 +50,8 @@ _CAPTION_COLUMNS = ("caption", "comment", "text", "sentence")
 
 def default_transform(image_size: int = 64):
     """Resize the short side to `image_size`, center-crop, to a (3, H, W) float tensor in [0, 1]."""
+    from torchvision import transforms  # imported here: torchvision takes ~1 s to import
+
     return transforms.Compose([transforms.Resize(image_size), transforms.CenterCrop(image_size),
                                transforms.ToTensor()])
 

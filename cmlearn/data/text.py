@@ -1,6 +1,6 @@
 """Captions to token ids: a word-level tokenizer from the `tokenizers` library.
 
-Used in chapters 1-11. The tokenizer is *trained* on the captions of a dataset (it only learns the
+Used in chapters 1-10 and 12. The tokenizer is *trained* on the captions of a dataset (it only learns the
 vocabulary), so a chapter's text tower sees whole words such as ``circle`` or ``left``.
 For the pretrained MiniLM text tower the chapters use MiniLM's own WordPiece tokenizer
 through ``transformers`` instead.

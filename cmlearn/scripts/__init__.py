@@ -1,1 +1,1 @@
-"""Training scripts that run as modules, e.g. under ``torchrun`` (chapter 11, ``11_scaling``)."""
+"""Training scripts that run as modules, e.g. under ``torchrun`` (chapter 12, ``12_scaling``)."""

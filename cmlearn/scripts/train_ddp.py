@@ -1,4 +1,4 @@
-"""Train the chapter-1 image–caption aligner on W processes with DistributedDataParallel (chapter 11).
+"""Train the chapter-1 image–caption aligner on W processes with DistributedDataParallel (chapter 12).
 
 Run it on one process, or on several with ``torchrun``; the same command works on CPUs (gloo) and
 on the GPUs of one machine (NCCL)::

@@ -3,7 +3,7 @@
 Holds :class:`CheckpointFolder` (``last.pt`` and ``best.pt`` of one :func:`cmlearn.train.fit` run, and the replay of
 a resumed epoch), :func:`save_checkpoint` / :func:`load_checkpoint` / :func:`load_weights`, and the random-number
 states a run draws from; ``cmlearn.CheckpointError`` and ``cmlearn.load_weights`` come from here. Used by
-:func:`cmlearn.fit` when it is given a ``checkpoint_dir``, which no chapter's cell passes (their runs are short); chapter 11 (``11_scaling``) tells that under ``torchrun`` only rank 0 writes them.
+:func:`cmlearn.fit` when it is given a ``checkpoint_dir``, which no chapter's cell passes (their runs are short); chapter 12 (``12_scaling``) tells that under ``torchrun`` only rank 0 writes them.
 
 A Colab runtime can vanish in the middle of an epoch. ``fit`` writes ``last.pt`` at the end of every epoch
 (and every ``checkpoint_every`` steps); running the same cell again finds it and continues where it

@@ -1,7 +1,7 @@
 """Several processes, one model: torch.distributed for :func:`cmlearn.train.fit` and the contrastive loss.
 
 Holds the rank helpers (:func:`world_size`, :func:`rank`, :func:`setup`, ...), :func:`shard_loader`,
-:func:`wrap_ddp` and :func:`gather_features`. Used by chapter 11 through
+:func:`wrap_ddp` and :func:`gather_features`. Used by chapter 12 through
 :mod:`cmlearn.scripts.train_ddp` launched with ``torchrun --nproc_per_node N`` (see :func:`cmlearn.train.fit`);
 every ``cmlearn.fit`` call asks it whether ``torchrun`` started the process, and the chapters' contrastive loss
 (:meth:`cmlearn.DualEncoder.loss`) gathers through it. A single process never calls into

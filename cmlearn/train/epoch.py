@@ -5,7 +5,7 @@ gradient clipping, optimizer and learning-rate steps, ``on_step``, mid-epoch che
 (validation loss, ``eval_fn`` metrics, the history row, early stopping, ``best.pt`` and ``last.pt``); what they
 work on, :class:`TrainingRun` (fixed for the run) and :class:`TrainState` (where training stands, saved in every
 checkpoint). Batches are checked and moved by :func:`cmlearn.batch.check_batch` and
-:func:`cmlearn.batch.move_to_device`. Used by ``cmlearn.fit`` (chapters 1-11).
+:func:`cmlearn.batch.move_to_device`. Used by ``cmlearn.fit`` (chapters 1-10 and 12).
 """
 
 from __future__ import annotations
