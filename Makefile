@@ -43,7 +43,7 @@ claims: $(INSTALLED)
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/claims_across_seeds.py $(CLAIMS_ARGS)
 
 lint: $(INSTALLED)
-	$(ENV_DIR)/bin/ruff check cmlearn tests
+	$(ENV_DIR)/bin/ruff check cmlearn tests notebooks
 
 clean:
 	rm -rf _build

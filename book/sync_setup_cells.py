@@ -31,8 +31,10 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
+    package = "cmlearn[pretrained,realdata]"
+    source = "git+{url}@{ref}"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "cmlearn[pretrained,realdata] @ git+{url}@{ref}"],
+        [sys.executable, "-m", "pip", "install", "--quiet", f"{{package}} @ {{source}}"],
         check=True,
     )'''
 

@@ -284,3 +284,48 @@ def test_every_bibliography_entry_is_cited_somewhere():
 def test_the_citation_check_can_fail():
     assert cited_keys(["as in {cite:p}`a2020, b2021` and {cite}`c`"]) == {"a2020", "b2021", "c"}
     assert bibliography_keys("@article{x2020,\n title={T}}\n@inproceedings{ y2021 ,\n}") == ["x2020", "y2021"]
+
+
+def _top_level_kinds(cell: dict) -> list[str]:
+    """'glue', 'claims' (an ``if assert_claims`` block) or 'other' for each top-level statement of a code cell."""
+    kinds = []
+    for node in ast.parse(source(cell)).body:
+        call = node.value if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) else None
+        name = getattr(call.func, "id", getattr(call.func, "attr", None)) if call is not None else None
+        if name == "glue":
+            kinds.append("glue")
+        elif isinstance(node, ast.If) and any(isinstance(n, ast.Name) and n.id == "assert_claims" for n in ast.walk(node.test)):
+            kinds.append("claims")
+        elif name == "print":
+            kinds.append("print")
+        else:
+            kinds.append("other")
+    return kinds
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_pages_show_the_story_not_the_bookkeeping(path: Path):
+    # glue calls live in cells removed from the page (their values are in the prose); the claims are in cells of
+    # their own, collapsed under a title; a long set-up cell is collapsed too.
+    for i, cell in enumerate(load(path)["cells"]):
+        if cell["cell_type"] != "code" or "parameters" in cell["metadata"].get("tags", []):
+            continue
+        tags, kinds = cell["metadata"].get("tags", []), _top_level_kinds(cell)
+        prompt = cell["metadata"].get("mystnb", {}).get("code_prompt_show", "")
+        if "glue" in kinds:
+            assert set(kinds) == {"glue"} and "remove-cell" in tags, \
+                f"{path.name} cell {i}: glue calls go in a cell of their own tagged remove-cell ({kinds})"
+        if "claims" in kinds:
+            assert set(kinds) <= {"claims", "print"} and "hide-input" in tags and "claims" in prompt, \
+                f"{path.name} cell {i}: the claims go in a cell of their own, tagged hide-input with a code_prompt_show title"
+        if "import cmlearn" in source(cell).splitlines() and len(source(cell).strip().splitlines()) > 6:
+            assert "hide-input" in tags and prompt, f"{path.name} cell {i}: collapse the long set-up cell (hide-input + title)"
+
+
+def test_notebook_code_fits_the_page_column():
+    # notebooks/ruff.toml: 88 characters, the width of the page's code column; formatted by ruff format.
+    ruff = [sys.executable, "-m", "ruff"]
+    checked = subprocess.run([*ruff, "check", "notebooks"], cwd=ROOT, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout[-3000:]
+    formatted = subprocess.run([*ruff, "format", "--check", "notebooks"], cwd=ROOT, capture_output=True, text=True)
+    assert formatted.returncode == 0, formatted.stdout[-3000:] + "\n(run: ruff format notebooks)"
