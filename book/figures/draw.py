@@ -70,9 +70,16 @@ def tint(color: str, amount: float = 0.85) -> tuple[float, float, float]:
     return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
 
 
-def canvas(width: float, height: float):
-    """A figure of ``width`` × ``height`` inches on a white rounded card; axes in inches."""
-    fig = Figure(figsize=(width, height))
+# The page's text column is about 700 px wide at a desktop width (sphinx-book-theme); an SVG wider than that
+# is scaled down, and its text with it. Figures are laid out in "units" and printed at SCALE inches per
+# unit (an SVG ~760 px wide), so that 9-pt text still shows at about 11 px.
+COLUMN_PX = 700
+SCALE = 0.75
+
+
+def canvas(width: float, height: float, scale: float = SCALE):
+    """A figure of ``width`` × ``height`` units (``scale`` inches each) on a white rounded card; axes in units."""
+    fig = Figure(figsize=(width * scale, height * scale))
     fig.patch.set_alpha(0.0)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, width)
@@ -153,66 +160,65 @@ def text_icon(ax, x, y, text="“a red circle left of\na blue square”", size=8
 
 
 def draw_framework() -> Figure:
-    fig, ax = canvas(12.0, 5.6)
-    top, row_img, row_txt = 4.85, 3.35, 1.75
+    fig, ax = canvas(12.0, 5.4)
+    top, row_img, row_txt = 4.85, 3.3, 1.8
     mid = (row_img + row_txt) / 2
-    columns = {"extract": 3.2, "shared": 6.05, "fuse": 8.45, "head": 10.55}
+    columns = {"extract": 2.95, "shared": 5.6, "fuse": 7.95, "head": 10.3}
     headers = [
-        ("extract", "1  feature extractors", "cmlearn.encoders"),
+        ("extract", "1  extractors", "cmlearn.encoders"),
         ("shared", "2  shared space", "cmlearn.shared"),
         ("fuse", "3  fuser", "cmlearn.fusion"),
         ("head", "4  task head", "cmlearn.heads"),
     ]
     for key, title, module in headers:
-        label(ax, columns[key], top, title, size=12.5, color=INK, weight="bold")
-        label(ax, columns[key], top - 0.34, module, size=9.5, color=MUTED, family="monospace")
+        label(ax, columns[key], top, title, size=12, color=INK, weight="bold")
+        label(ax, columns[key], top - 0.36, module, size=9, color=MUTED, family="monospace")
 
     # inputs
-    image_icon(ax, 0.85, row_img, size=0.72)
-    label(ax, 0.85, row_img - 0.6, "image $x$", size=10)
-    text_icon(ax, 0.95, row_txt, size=8)
-    label(ax, 0.95, row_txt - 0.6, "caption $s$", size=10)
+    image_icon(ax, 0.7, row_img, size=0.72)
+    label(ax, 0.7, row_img - 0.62, "image $x$", size=9.5)
+    text_icon(ax, 0.7, row_txt + 0.08, "“a red circle\nleft of a\nblue square”", size=8)
+    label(ax, 0.7, row_txt - 0.72, "caption $s$", size=9.5)
 
     # 1. extractors
-    box(ax, columns["extract"], row_img, 2.55, 0.95, "CNN\n$f = \\mathrm{Conv}(x;\\, W_c) + b_c$", IMAGE, size=10.5)
-    box(ax, columns["extract"], row_txt, 2.55, 0.95, "RNN or Transformer\n$g = \\mathrm{RNN}(s;\\, W_s) + b_s$", TEXT, size=10.5)
-    arrow(ax, (1.25, row_img), (columns["extract"] - 1.3, row_img), IMAGE)
-    arrow(ax, (1.72, row_txt), (columns["extract"] - 1.3, row_txt), TEXT)
+    box(ax, columns["extract"], row_img, 2.5, 1.0, "CNN\n$f = \\mathrm{Conv}(x;\\, W_c) + b_c$", IMAGE, size=9.5)
+    box(ax, columns["extract"], row_txt, 2.5, 1.0, "RNN or Transformer\n$g = \\mathrm{RNN}(s;\\, W_s) + b_s$", TEXT, size=9.5)
+    arrow(ax, (1.1, row_img), (columns["extract"] - 1.27, row_img), IMAGE)
+    arrow(ax, (1.45, row_txt), (columns["extract"] - 1.27, row_txt), TEXT)
 
     # 2. shared space: one space, a point per modality
     sx = columns["shared"]
-    box(ax, sx, mid, 2.3, 2.75, "", SHARED, fill=0.9)
-    label(ax, sx, mid + 1.05, "$h = \\mathrm{MLP}(f, g)$", size=10.5, color=INK)
-    label(ax, sx, mid + 0.72, "or $\\mathrm{Attention}(f, g)$", size=10.5, color=INK)
-    h_img, h_txt = (sx - 0.2, mid + 0.12), (sx - 0.05, mid - 0.42)
+    box(ax, sx, mid, 2.35, 2.9, "", SHARED, fill=0.9)
+    label(ax, sx, mid + 1.1, "$h = \\mathrm{MLP}(f, g)$", size=9.5, color=INK)
+    label(ax, sx, mid + 0.75, "or $\\mathrm{Attention}(f, g)$", size=9.5, color=INK)
+    h_img, h_txt = (sx - 0.3, mid + 0.1), (sx - 0.15, mid - 0.45)
     for (x, y), color, name in [(h_img, IMAGE, "$h_1$"), (h_txt, TEXT, "$h_2$")]:
         ax.add_patch(Circle((x, y), 0.12, facecolor=color, edgecolor="white", lw=1.2, zorder=4))
-        label(ax, x + 0.2, y, name, size=11, color=INK, ha="left")
-    label(ax, sx, mid - 1.12, "one space of $D$ dimensions", size=9, color=MUTED)
-    arrow(ax, (columns["extract"] + 1.3, row_img), (h_img[0] - 0.14, h_img[1]), IMAGE, rad=0.1, z=3)
-    arrow(ax, (columns["extract"] + 1.3, row_txt), (h_txt[0] - 0.14, h_txt[1]), TEXT, rad=-0.1, z=3)
+        label(ax, x + 0.2, y, name, size=10.5, color=INK, ha="left")
+    label(ax, sx, mid - 1.15, "one space, $D$ dims", size=9, color=MUTED)
+    arrow(ax, (columns["extract"] + 1.27, row_img), (h_img[0] - 0.14, h_img[1]), IMAGE, rad=0.1, z=3)
+    arrow(ax, (columns["extract"] + 1.27, row_txt), (h_txt[0] - 0.14, h_txt[1]), TEXT, rad=-0.1, z=3)
 
     # 3. fuser
     fx = columns["fuse"]
-    box(ax, fx, mid, 1.95, 1.55, "$z = \\sum_{i=1}^{N} \\alpha_i h_i$\n\nor  $z = \\mathrm{Fusion}(h)$", FUSE, size=11)
+    box(ax, fx, mid, 1.95, 1.7, "$z = \\sum_{i=1}^{N} \\alpha_i h_i$\n\nor $z = \\mathrm{Fusion}(h)$", FUSE, size=10)
     arrow(ax, (h_img[0] + 0.55, h_img[1]), (fx - 1.0, mid + 0.3), IMAGE, z=3)
-    arrow(ax, (h_txt[0] + 0.45, h_txt[1]), (fx - 1.0, mid - 0.3), TEXT, z=3)
+    arrow(ax, (h_txt[0] + 0.55, h_txt[1]), (fx - 1.0, mid - 0.3), TEXT, z=3)
 
     # 4. head
     hx = columns["head"]
-    box(ax, hx, mid, 1.85, 1.05, "$y = \\mathrm{Linear}(z;\\, W_y) + b_y$", HEAD, size=10.5)
-    arrow(ax, (fx + 0.98, mid), (hx - 0.93, mid), INK)
-    arrow(ax, (hx + 0.93, mid), (hx + 1.25, mid), INK)
-    label(ax, hx + 1.3, mid, "$y$", size=13, color=INK, ha="left")
-    label(ax, hx, mid - 0.85, "classes, or match / no match", size=9, color=MUTED)
+    box(ax, hx, mid, 2.45, 1.0, "$y = \\mathrm{Linear}(z;\\, W_y)$\n$+\\ b_y$", HEAD, size=10)
+    arrow(ax, (fx + 0.98, mid), (hx - 1.23, mid), INK)
+    arrow(ax, (hx + 1.23, mid), (hx + 1.5, mid), INK)
+    label(ax, hx + 1.55, mid, "$y$", size=12, color=INK, ha="left")
+    label(ax, hx, mid - 0.78, "classes, or: a match?", size=9, color=MUTED)
 
     # shapes along the way
-    shapes = [(0.9, "(B, C, H, W)\n(B, T)"), (columns["extract"], "$f$: (B, $D_1$)   $g$: (B, $D_2$)"),
+    ax.plot([0.3, 11.7], [0.9, 0.9], color=CARD_EDGE, lw=0.8, zorder=1)
+    shapes = [(0.7, "(B, C, H, W)\n(B, T)"), (columns["extract"], "$f$: (B, $D_1$)  $g$: (B, $D_2$)"),
               (sx, "$h_i$: (B, D)"), (fx, "$z$: (B, $D_z$)"), (hx, "$y$: (B, C)")]
     for x, text in shapes:
-        label(ax, x, 0.55, text, size=9.5, color=MUTED)
-    label(ax, 0.3, 0.95, "shapes", size=9, color=MUTED, ha="left", style="italic")
-    ax.plot([0.3, 11.7], [0.86, 0.86], color=CARD_EDGE, lw=0.8, zorder=1)
+        label(ax, x, 0.52, text, size=9, color=MUTED)
     return fig
 
 
@@ -221,30 +227,30 @@ def draw_framework() -> Figure:
 
 def draw_two_towers() -> Figure:
     fig, ax = canvas(12.6, 6.2)
-    B, cell = 5, 0.5
-    left, bottom = 6.7, 2.0  # the similarity matrix's lower-left corner
+    B, cell = 5, 0.44
+    left, bottom = 6.2, 2.0  # the similarity matrix's lower-left corner
     right, top = left + B * cell, bottom + B * cell
-    row_img, row_txt = bottom + B * cell / 2, 5.5
+    row_img, row_txt = bottom + B * cell / 2, 5.35
 
     # the image tower enters the matrix from the left (rows = images), the text tower from above (columns = captions)
-    image_icon(ax, 0.75, row_img, size=0.66)
-    box(ax, 2.05, row_img, 1.35, 0.7, "CNN $f(x)$", IMAGE, size=10.5)
-    box(ax, 3.6, row_img, 1.25, 0.7, "$P_{\\mathrm{img}}$", IMAGE, size=11.5)
-    box(ax, 5.0, row_img, 0.95, 0.7, "$\\cdot\\,/\\,\\Vert\\cdot\\Vert$", IMAGE, size=11)
-    for a, b in [(1.1, 1.37), (2.73, 2.97), (4.23, 4.52), (5.48, left - 0.55)]:
+    image_icon(ax, 0.65, row_img, size=0.62)
+    box(ax, 1.95, row_img, 1.35, 0.7, "CNN $f(x)$", IMAGE, size=10)
+    box(ax, 3.35, row_img, 1.0, 0.7, "$P_{\\mathrm{img}}$", IMAGE, size=11)
+    box(ax, 4.5, row_img, 0.9, 0.7, "$\\cdot\\,/\\,\\Vert\\cdot\\Vert$", IMAGE, size=10.5)
+    for a, b in [(0.98, 1.27), (2.63, 2.85), (3.85, 4.05), (4.95, left - 0.5)]:
         arrow(ax, (a, row_img), (b, row_img), IMAGE)
-    label(ax, 5.85, row_img + 0.25, "$u_i$", size=12, color=IMAGE)
-    label(ax, 3.0, row_img - 0.6, "image tower", size=10, color=IMAGE, weight="bold")
+    label(ax, 5.45, row_img + 0.25, "$u_i$", size=11.5, color=IMAGE)
+    label(ax, 2.7, row_img - 0.62, "image tower", size=9.5, color=IMAGE, weight="bold")
 
-    text_icon(ax, 1.05, row_txt, size=8)
-    box(ax, 3.0, row_txt, 1.35, 0.7, "GRU $g(s)$", TEXT, size=10.5)
-    box(ax, 4.55, row_txt, 1.25, 0.7, "$P_{\\mathrm{txt}}$", TEXT, size=11.5)
-    box(ax, 5.95, row_txt, 0.95, 0.7, "$\\cdot\\,/\\,\\Vert\\cdot\\Vert$", TEXT, size=11)
-    for a, b in [(1.78, 2.32), (3.68, 3.92), (5.18, 5.47)]:
+    text_icon(ax, 0.85, row_txt, "“a red circle\nleft of a\nblue square”", size=8)
+    box(ax, 2.75, row_txt, 1.35, 0.7, "GRU $g(s)$", TEXT, size=10)
+    box(ax, 4.15, row_txt, 1.0, 0.7, "$P_{\\mathrm{txt}}$", TEXT, size=11)
+    box(ax, 5.3, row_txt, 0.9, 0.7, "$\\cdot\\,/\\,\\Vert\\cdot\\Vert$", TEXT, size=10.5)
+    for a, b in [(1.62, 2.07), (3.43, 3.65), (4.65, 4.85)]:
         arrow(ax, (a, row_txt), (b, row_txt), TEXT)
-    arrow(ax, (6.43, row_txt), ((left + right) / 2, top + 0.5), TEXT, rad=-0.3)
-    label(ax, (left + right) / 2 + 0.35, top + 0.42, "$v_j$", size=12, color=TEXT)
-    label(ax, 4.0, row_txt - 0.6, "text tower", size=10, color=TEXT, weight="bold")
+    arrow(ax, (5.75, row_txt), ((left + right) / 2, top + 0.45), TEXT, rad=-0.35)
+    label(ax, (left + right) / 2 + 0.3, top + 0.5, "$v_j$", size=11.5, color=TEXT)
+    label(ax, 3.7, row_txt - 0.62, "text tower", size=9.5, color=TEXT, weight="bold")
 
     # the matrix: positives on the diagonal, the other captions of the batch as negatives
     rng = np.random.default_rng(3)
@@ -255,33 +261,30 @@ def draw_two_towers() -> Figure:
         for j in range(B):
             ax.add_patch(Rectangle((left + j * cell, top - (i + 1) * cell), cell, cell, facecolor=cmap(0.1 + 0.85 * sims[i, j]),
                                    edgecolor="white", linewidth=1.2, zorder=2))
-        label(ax, left - 0.18, top - (i + 0.5) * cell, f"$u_{i + 1}$", size=9.5, color=IMAGE)
-        label(ax, left + (i + 0.5) * cell, top + 0.16, f"$v_{i + 1}$", size=9.5, color=TEXT)
+        label(ax, left - 0.17, top - (i + 0.5) * cell, f"$u_{i + 1}$", size=9, color=IMAGE)
+        label(ax, left + (i + 0.5) * cell, top + 0.15, f"$v_{i + 1}$", size=9, color=TEXT)
     row, col = 1, 3
     ax.add_patch(Rectangle((left, top - (row + 1) * cell), B * cell, cell, fill=False, edgecolor=IMAGE, lw=2.2, zorder=4))
     ax.add_patch(Rectangle((left + col * cell, bottom), cell, B * cell, fill=False, edgecolor=TEXT, lw=2.2, zorder=4,
                            linestyle=(0, (3, 2))))
-    label(ax, (left + right) / 2, bottom - 0.55, "$S_{ij} = u_i \\cdot v_j \\,/\\, \\tau$     ($B \\times B$)", size=11, color=INK)
+    label(ax, (left + right) / 2, bottom - 0.55, "$S_{ij} = u_i \\cdot v_j \\,/\\, \\tau$   ($B \\times B$)", size=10.5, color=INK)
 
     # what the rows and the columns are
-    nx = right + 0.35
-    arrow(ax, (right + 0.05, top - (row + 0.5) * cell), (nx + 0.15, top - (row + 0.5) * cell + 0.55), IMAGE, lw=1.2)
-    label(ax, nx + 0.2, top - 0.05, "row $i$: softmax over the captions,\nthe right one is $j = i$", size=9.5, color=INK,
+    nx = right + 0.3
+    arrow(ax, (right + 0.05, top - (row + 0.5) * cell), (nx + 0.1, top - (row + 0.5) * cell + 0.5), IMAGE, lw=1.2)
+    label(ax, nx + 0.15, top - 0.1, "row $i$: softmax over the\ncaptions; the right one is $j = i$", size=9.5, color=INK,
           ha="left", va="bottom")
-    arrow(ax, (left + (col + 0.5) * cell, bottom - 0.02), (nx + 0.15, bottom - 0.2), TEXT, lw=1.2, rad=0.25)
-    label(ax, nx + 0.2, bottom - 0.2, "column $j$: softmax over the images", size=9.5, color=INK, ha="left")
-    label(ax, nx + 0.2, bottom + 1.35, "diagonal: the $B$ true pairs\nelsewhere: the other $B-1$\nitems of the batch as negatives",
+    arrow(ax, (left + (col + 0.5) * cell, bottom - 0.02), (nx + 0.1, bottom - 0.25), TEXT, lw=1.2, rad=0.25)
+    label(ax, nx + 0.15, bottom - 0.25, "column $j$: softmax\nover the images", size=9.5, color=INK, ha="left")
+    label(ax, nx + 0.15, bottom + 1.2, "diagonal: the $B$ true pairs;\nthe rest of the batch\nserves as negatives",
           size=9.5, color=MUTED, ha="left")
 
     # the loss
-    formulas = [
-        "$\\mathcal{L}_{\\mathrm{img}\\to\\mathrm{txt}} = \\frac{1}{B}\\sum_{i}\\left(\\log\\sum_{k} e^{S_{ik}} - S_{ii}\\right)$",
-        "$\\mathcal{L} = \\frac{1}{2}\\left(\\mathcal{L}_{\\mathrm{img}\\to\\mathrm{txt}} + \\mathcal{L}_{\\mathrm{txt}\\to\\mathrm{img}}\\right)$",
-    ]
-    label(ax, 0.35, 1.3, formulas[0], size=12.5, color=INK, ha="left")
-    label(ax, 0.35, 0.55, formulas[1], size=12.5, color=INK, ha="left")
-    label(ax, 0.35, 1.95, "InfoNCE, symmetric (CLIP)  ·  cmlearn.contrastive.clip_loss", size=9.5, color=MUTED, ha="left",
-          family="monospace")
+    label(ax, 0.35, 1.95, "the symmetric InfoNCE loss, as in CLIP: cmlearn.contrastive.clip_loss", size=9, color=MUTED, ha="left")
+    label(ax, 0.35, 1.25, "$\\mathcal{L}_{\\mathrm{img}\\to\\mathrm{txt}} = \\frac{1}{B}\\sum_{i}\\left(\\log\\sum_{k} e^{S_{ik}} - S_{ii}\\right)$",
+          size=11.5, color=INK, ha="left")
+    label(ax, 0.35, 0.5, "$\\mathcal{L} = \\frac{1}{2}\\left(\\mathcal{L}_{\\mathrm{img}\\to\\mathrm{txt}} + \\mathcal{L}_{\\mathrm{txt}\\to\\mathrm{img}}\\right)$",
+          size=11.5, color=INK, ha="left")
     return fig
 
 
@@ -444,7 +447,7 @@ def panel_film(ax, x0, y0):
     for k in range(3):
         ax.add_patch(Rectangle((x0 + 0.35 + k * 0.09, y0 + 0.55 + k * 0.09), 0.7, 0.7, facecolor=tint(IMAGE, 0.75 - 0.15 * k),
                                edgecolor=IMAGE, lw=0.9, zorder=2 + k))
-    label(ax, x0 + 0.8, y0 + 0.37, "feature maps $F$ in the CNN", size=7.5, color=IMAGE)
+    label(ax, x0 + 0.85, y0 + 0.37, "CNN feature maps $F$", size=8, color=IMAGE)
     vector(ax, x0 + 1.95, y0 + 0.55, 3, TEXT)
     label(ax, x0 + 1.95, y0 + 0.3, "$c$", size=9.5, color=TEXT)
     box(ax, x0 + 1.95, y0 + 1.15, 0.72, 0.34, "$\\gamma,\\ \\beta$", TEXT, size=9, lw=1.0)
@@ -463,8 +466,8 @@ FUSION_PANELS: dict[str, tuple[str, str, Callable]] = {
     "tensor": ("tensor (TFN)", "$z = W\\,\\mathrm{vec}([h_1;1] \\otimes [h_2;1])$", panel_tensor),
     "low_rank": ("low-rank (LMF)", "$z = \\sum_r (W_1^{(r)}[h_1;1]) \\odot (W_2^{(r)}[h_2;1])$", panel_low_rank),
     "cross_attention": ("cross-attention", "$u = q + \\mathrm{Attn}(q, c, c)$", panel_cross_attention),
-    "self_attention": ("self-attention", "all tokens attend to all; $z$ from CLS", panel_self_attention),
-    "meta_space": ("meta-space (this book)", "$s_{m,k} = p_k + \\mathrm{Attn}(p_k, X_m, X_m)$", panel_meta_space),
+    "self_attention": ("self-attention", "$z$ read from the CLS token", panel_self_attention),
+    "meta_space": ("meta-space (ours)", "$s_{m,k} = p_k + \\mathrm{Attn}(p_k, X_m, X_m)$", panel_meta_space),
     "film": ("FiLM", "$\\gamma(c) \\odot F + \\beta(c)$", panel_film),
 }
 
@@ -481,14 +484,15 @@ def fusion_names() -> list[str]:
 
 def draw_fusion_gallery() -> Figure:
     names = fusion_names()
-    cols = 5
+    cols = 4
     rows = math.ceil(len(names) / cols)
-    fig, ax = canvas(cols * PANEL_W + 0.3, rows * PANEL_H + 0.55)
+    fig, ax = canvas(cols * PANEL_W + 0.3, rows * PANEL_H + 0.55, scale=0.8)
     label(ax, 0.3, rows * PANEL_H + 0.3, "$h_1$: image (blue)   $h_2$: question (orange)   $z$: fused (ochre)   "
           "—  the names are those of cmlearn.build_model(fusion=...)", size=9.5, color=MUTED, ha="left")
     for k, name in enumerate(names):
         title, formula, drawing = FUSION_PANELS[name]
-        x0 = 0.15 + (k % cols) * PANEL_W
+        in_row = min(cols, len(names) - (k // cols) * cols)  # a shorter last row is centred
+        x0 = 0.15 + (k % cols + (cols - in_row) / 2) * PANEL_W
         y0 = (rows - 1 - k // cols) * PANEL_H + 0.12
         ax.add_patch(FancyBboxPatch((x0 + 0.06, y0 + 0.04), PANEL_W - 0.12, PANEL_H - 0.1, boxstyle="round,pad=0,rounding_size=0.1",
                                     facecolor="#F6F8FA", edgecolor=CARD_EDGE, lw=0.8, zorder=1))
@@ -503,7 +507,8 @@ def draw_fusion_gallery() -> Figure:
 
 
 def draw_anchor_star() -> Figure:
-    fig, ax = canvas(8.6, 6.6)
+    scale = 0.85
+    fig, ax = canvas(8.6, 6.6, scale)
     centre = (4.3, 3.55)
     radius = 2.45
     others = [("text", TEXT, 90), ("audio", AUDIO, 210), ("video", VIDEO, 330)]
@@ -529,17 +534,17 @@ def draw_anchor_star() -> Figure:
     # emergent pairs: compared after training, never trained together
     for a, b in [("text", "audio"), ("audio", "video"), ("text", "video")]:
         p, q = where[a], where[b]
-        arrow(ax, p, q, LINE, lw=1.6, style="-", dashed=True, shrink=node_r * 72 + 2, z=1)
+        arrow(ax, p, q, LINE, lw=1.6, style="-", dashed=True, shrink=node_r * 72 * scale + 2, z=1)
         x, y = offset(p, q, 0.2)
         label(ax, x, y, f"{a} ↔ {b}: emergent", size=8.5, color=MUTED, rotation=along(p, q))
     # bound to the anchor by the contrastive loss on (image, m) pairs
     for name, color, _ in others:
-        arrow(ax, centre, where[name], color, lw=3.2, style="-", shrink=node_r * 72, z=1)
+        arrow(ax, centre, where[name], color, lw=3.2, style="-", shrink=node_r * 72 * scale, z=1)
         # the middle of the edge's visible part, between the two circles
         t = (anchor_r + (radius - node_r - anchor_r) / 2) / radius
         p = (centre[0] + t * (where[name][0] - centre[0]), centre[1] + t * (where[name][1] - centre[1]))
         x, y = offset((2 * p[0] - centre[0], 2 * p[1] - centre[1]), centre, 0.17, away_from=where["video" if name == "text" else "text"])
-        label(ax, x, y, f"(image, {name}) pairs", size=9, color=color, rotation=along(centre, where[name]))
+        label(ax, x, y, f"(image, {name})", size=8.5, color=color, rotation=along(centre, where[name]))
 
     ax.add_patch(Circle(centre, anchor_r, facecolor=tint(IMAGE, 0.85), edgecolor=IMAGE, lw=2.4, zorder=3))
     image_icon(ax, centre[0], centre[1] + 0.18, size=0.5, z=4)
@@ -571,7 +576,7 @@ def draw_anchor_star() -> Figure:
 
 def draw_book_map() -> Figure:
     fig, ax = canvas(12.0, 5.4)
-    label(ax, 6.0, 5.0, "Cross-modal learning: one space where images, text, audio and video meet", size=14.5, color=INK,
+    label(ax, 6.0, 5.0, "One space where images, text, audio and video meet", size=14, color=INK,
           weight="bold")
 
     # modalities on the left
@@ -590,7 +595,7 @@ def draw_book_map() -> Figure:
             film_icon(ax, 1.95, y, size=0.22)
 
     # the shared space: matching items of every modality land close together
-    cx, cy, r = 5.2, 2.6, 1.75
+    cx, cy, r = 4.85, 2.6, 1.7
     ax.add_patch(Circle((cx, cy), r, facecolor=tint(SHARED, 0.9), edgecolor=SHARED, lw=1.8, zorder=1))
     label(ax, cx, cy + r - 0.35, "shared space", size=11, color=INK, weight="bold")
     rng = np.random.default_rng(11)
@@ -609,18 +614,18 @@ def draw_book_map() -> Figure:
     # what the space is for, and the chapters that do it
     uses = [
         ("search across modalities", "ch. 1, 3"),
-        ("fuse modalities into one answer", "ch. 4, 6, 9"),
-        ("reason, zero-shot transfer", "ch. 5"),
-        ("more modalities, weak pairs, generation", "ch. 7, 8"),
-        ("measure it: metrics, seeds, intervals", "ch. 10, 11"),
+        ("fuse into one answer", "ch. 4, 6, 9"),
+        ("reason, zero-shot", "ch. 5"),
+        ("more modalities; weak pairs", "ch. 7, 8"),
+        ("measure it, over seeds", "ch. 10, 11"),
     ]
     ys = np.linspace(4.2, 0.95, len(uses))
     for (text, chapters), y in zip(uses, ys, strict=True):
-        box(ax, 9.55, y, 4.3, 0.56, "", FUSE if "measure" not in text else HEAD, fill=0.9)
-        label(ax, 7.55, y, text, size=10.5, color=INK, ha="left")
-        label(ax, 11.55, y, chapters, size=9.5, color=MUTED, ha="right")
-        arrow(ax, (cx + r * 0.95, cy + (y - cy) * 0.45), (7.37, y), LINE, lw=1.3)
-    label(ax, 6.0, 0.3, "every chapter is a notebook that trains and measures something; the companion package is cmlearn",
+        box(ax, 9.5, y, 4.5, 0.58, "", FUSE if "measure" not in text else HEAD, fill=0.9)
+        label(ax, 7.4, y, text, size=10, color=INK, ha="left")
+        label(ax, 11.6, y, chapters, size=9, color=MUTED, ha="right")
+        arrow(ax, (cx + r * 0.95, cy + (y - cy) * 0.45), (7.22, y), LINE, lw=1.3)
+    label(ax, 6.0, 0.3, "every chapter is a notebook that trains and measures something",
           size=9.5, color=MUTED)
     return fig
 
@@ -632,8 +637,8 @@ FIGURES: dict[str, BookFigure] = {
         draw_book_map, page="book/intro", after=None,
         alt="Diagram: four modalities (image, text, audio, video) on the left, each with an arrow into a circle labelled "
             "shared space, in which dots of the four colours form small groups; arrows lead from the circle to five uses "
-            "with their chapters: search across modalities (chapters 1 and 3), fuse modalities into one answer (4, 6, 9), "
-            "reason and zero-shot transfer (5), more modalities, weak pairs and generation (7, 8), and measuring it (10, 11).",
+            "with their chapters: search across modalities (chapters 1 and 3), fuse into one answer (4, 6, 9), "
+            "reason and zero-shot transfer (5), more modalities and weak pairs (7, 8), and measuring it over seeds (10, 11).",
         caption="What this book is about: each modality gets its own feature extractor, and all of them are mapped into one "
                 "shared space where a scene and the words that describe it land close together. The chapters use that "
                 "space to search, to fuse, to reason and to bind more modalities, and measure every result over seeds.",
@@ -679,7 +684,7 @@ FIGURES: dict[str, BookFigure] = {
     "anchor_star": BookFigure(
         draw_anchor_star, page="notebooks/07_more_modalities", after="cell-05",
         alt="A star diagram: an image node in the centre is joined by thick solid edges to text, audio and video nodes "
-            "around it, labelled (image, text) pairs, (image, audio) pairs and (image, video) pairs. Dashed edges join "
+            "around it, labelled (image, text), (image, audio) and (image, video): the pairs each is trained on. Dashed edges join "
             "text, audio and video to one another: these pairs are compared after training but never trained together. "
             "Above: the loss, a sum over the non-anchor modalities of the symmetric contrastive loss with the anchor.",
         caption="Binding modalities to an anchor (ImageBind's idea): each modality is trained only on pairs with images "
@@ -693,7 +698,9 @@ FIGURES: dict[str, BookFigure] = {
 def render(fig: Figure, fmt: str = "svg") -> bytes:
     buffer = io.BytesIO()
     metadata = {"Date": None, "Creator": None} if fmt == "svg" else {}
-    fig.savefig(buffer, format=fmt, metadata=metadata, dpi=110 if fmt == "png" else None)
+    # a PNG preview is as wide as the SVG shows in the page's column
+    dpi = min(COLUMN_PX / fig.get_figwidth(), 96) if fmt == "png" else None
+    fig.savefig(buffer, format=fmt, metadata=metadata, dpi=dpi)
     return buffer.getvalue()
 
 
