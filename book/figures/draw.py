@@ -656,7 +656,7 @@ FIGURES: dict[str, BookFigure] = {
                 "is the mean of the two cross-entropies (`cmlearn.contrastive.clip_loss`).",
     ),
     "fusion_gallery": BookFigure(
-        draw_fusion_gallery, page="notebooks/04_fusion", after="cell-14",
+        draw_fusion_gallery, page="notebooks/04_fusion", after="cell-13",
         alt="A gallery of ten small diagrams, one per fuser, each showing how the image feature h_1 and the question "
             "feature h_2 become z: concatenation joins the two vectors; late fusion averages two separate predictions; "
             "the weighted sum adds alpha-weighted vectors; the gated unit multiplies tanh features by a gate computed from "
