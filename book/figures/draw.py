@@ -644,7 +644,7 @@ FIGURES: dict[str, BookFigure] = {
                 "space to search, to fuse, to reason and to bind more modalities, and measure every result over seeds.",
     ),
     "two_towers": BookFigure(
-        draw_two_towers, page="notebooks/03_alignment", after="cell-09",
+        draw_two_towers, page="notebooks/03_alignment", after="cell-10",
         alt="Diagram of a two-tower model: an image passes through a CNN f, a projection P_img and normalisation to "
             "become u_i; a caption passes through a GRU g, a projection P_txt and normalisation to become v_j. The u_i "
             "index the rows and the v_j the columns of a 5 by 5 similarity matrix S_ij = u_i · v_j / tau whose diagonal, "
