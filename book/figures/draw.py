@@ -617,7 +617,7 @@ def draw_book_map() -> Figure:
         ("fuse into one answer", "ch. 4, 6, 9"),
         ("reason, zero-shot", "ch. 5"),
         ("more modalities; weak pairs", "ch. 7, 8"),
-        ("measure it, over seeds", "ch. 10, 11"),
+        ("measure it, over seeds", "ch. 10, app."),
     ]
     ys = np.linspace(4.2, 0.95, len(uses))
     for (text, chapters), y in zip(uses, ys, strict=True):
