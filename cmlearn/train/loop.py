@@ -54,6 +54,7 @@ def fit(
     checkpoint_every: int | None = None,
     required_keys: Sequence[str] | None = None,
     on_step: Callable[[dict], None] | None = None,
+    fused: bool = False,
 ) -> pd.DataFrame:
     """Train ``model`` with AdamW for ``epochs`` passes over ``train_loader``.
 
@@ -84,6 +85,8 @@ def fit(
             have different batch sizes raises a ValueError naming the step.
         on_step: called after each optimizer step (before that step's checkpoint) with
             ``{"epoch", "step", "global_step", "loss", "lr"}``; ``step`` counts within the epoch, from 1.
+        fused: PyTorch's fused AdamW, one pass over each weight per step instead of several: the same update up to
+            float rounding, several times faster on a CPU for large weights (e.g. many seeds of a model stacked).
 
     Returns:
         DataFrame with columns ``epoch``, ``train_loss`` (mean over the epoch's batches), ``val_loss``
@@ -122,7 +125,7 @@ def fit(
         train_loader = distributed.shard_loader(train_loader)
         val_loader = distributed.shard_loader(val_loader, shuffle=False) if val_loader is not None else None
     steps_per_epoch = _steps_per_epoch(train_loader)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True if fused else None)
     total_steps = epochs * steps_per_epoch
     warmup_steps = max(1, int(warmup_fraction * total_steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps))
