@@ -22,6 +22,11 @@ templates, the class embedding is the normalised mean of the prompts' embeddings
 .. math::
 
     c_k = \\frac{\\sum_p v_{k,p}}{\\lVert \\sum_p v_{k,p} \\rVert}, \\qquad \\hat y(x) = \\arg\\max_k\\, u(x) \\cdot c_k.
+
+Also here: :class:`BoundEncoder`, a new encoder (e.g. for Chinese names) bound to such a frozen space, and the
+frozen features themselves, :func:`frozen_image_features`, :func:`frozen_text_features` and
+:func:`frozen_text_states`, computed once and cached on disk (:func:`cmlearn.data.openmoji.cached_tensor`).
+Students write the loss and the training step themselves in the assignment ``06_lit_emoji``.
 """
 
 from __future__ import annotations
