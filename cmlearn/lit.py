@@ -243,11 +243,12 @@ def _text_model_id(encoder) -> str:
     return str(encoder.name_or_path)
 
 
-def frozen_text_features(texts: Sequence[str], encoder=None, use_cache: bool = True) -> torch.Tensor:
+def frozen_text_features(texts: Sequence[str], encoder=None, batch_size: int = 256, use_cache: bool = True) -> torch.Tensor:
     """A text tower's sentence embeddings of ``texts``, (N, D), computed once and cached on disk.
 
     ``encoder`` is an :class:`~cmlearn.encoders.pretrained.HFTextEncoder` already built; ``None`` means
-    all-MiniLM-L6-v2 (D = 384, L2-normalised), built only when the cache misses.
+    all-MiniLM-L6-v2 (D = 384, L2-normalised), built only when the cache misses. Texts go through it
+    ``batch_size`` at a time.
     """
     texts = list(texts)
     key = _digest("\x1f".join(texts), _version("transformers"), _text_model_id(encoder), "mean-pooled")
@@ -256,7 +257,7 @@ def frozen_text_features(texts: Sequence[str], encoder=None, use_cache: bool = T
         from cmlearn.encoders.pretrained import HFTextEncoder
 
         model = encoder if encoder is not None else HFTextEncoder("minilm", freeze=True)
-        return model.encode(texts).float().cpu()
+        return torch.cat([model.encode(texts[start:start + batch_size]).float().cpu() for start in range(0, len(texts), batch_size)])
 
     return cached_tensor("minilm-features", key, compute, len(texts), use_cache)
 

@@ -152,14 +152,11 @@ class HFTextEncoder(nn.Module):
         return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
 
     @torch.no_grad()
-    def encode(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
-        """Embed a list of strings, (B, D) — the sentence-transformers ``encode`` of this model — in batches."""
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        """Embed a list of strings, (B, D) — the sentence-transformers ``encode`` of this model."""
+        batch = self.tokenize(texts)
         device = next(self.model.parameters()).device
-        parts = []
-        for start in range(0, len(texts), batch_size):
-            batch = self.tokenize(texts[start:start + batch_size])
-            parts.append(self(batch["input_ids"].to(device), batch["attention_mask"].to(device)))
-        return torch.cat(parts)
+        return self(batch["input_ids"].to(device), batch["attention_mask"].to(device))
 
     @torch.no_grad()
     def hidden_states(self, texts: list[str], below_top: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
