@@ -53,7 +53,7 @@ import sys
 
 if "google.colab" in sys.modules:
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "cmlearn @ git+{url}@{ref}", "otter-grader>=7"],
+        [sys.executable, "-m", "pip", "install", "--quiet", "cmlearn{extras} @ git+{url}@{ref}", "otter-grader>=7"],
         check=True,
     )
     import os
@@ -70,7 +70,14 @@ CHAPTERS = {
     "03_evaluation_metrics": "10",
     "04_hard_negatives": "5",
     "05_cross_modal_vae": "8",
+    "06_lit_emoji": "11",
 }
+
+# The extras of cmlearn an assignment's setup cell installs on Colab, when it needs more than the core package.
+EXTRAS = {
+    "06_lit_emoji": "pretrained,realdata",  # MiniLM, and OpenMoji's emoji with their names
+}
+NUMBER_WORDS = {5: "Five", 6: "Six", 7: "Seven", 8: "Eight", 9: "Nine"}
 
 
 # ----------------------------------------------------------------------------- reading the sources
@@ -136,7 +143,9 @@ def colab_url(name: str) -> str:
 
 def setup_cell_source(name: str, notebook: dict) -> str:
     url, ref = repository()
-    return SETUP_SOURCE.format(url=url, ref=ref, raw=raw_tests_url(name), questions=[q["name"] for q in questions(notebook)])
+    extras = f"[{EXTRAS[name]}]" if name in EXTRAS else ""
+    return SETUP_SOURCE.format(url=url, ref=ref, extras=extras, raw=raw_tests_url(name),
+                               questions=[q["name"] for q in questions(notebook)])
 
 
 def sync_master(path: Path, check: bool) -> bool:
@@ -241,7 +250,7 @@ def index_page(sources: list[Path]) -> str:
     table = "\n".join(rows)
     return f"""# Assignments
 
-Five graded assignments, each tied to chapters of the book. A student opens the student copy in Colab (badge),
+{NUMBER_WORDS.get(len(sources), len(sources))} graded assignments, each tied to chapters of the book. A student opens the student copy in Colab (badge),
 fills in the marked cells, checks them with the public tests (`grader.check("qN")`), and hands in the `.ipynb`.
 The teacher's autograder adds hidden tests.
 

@@ -1,6 +1,6 @@
 """cmlearn: the companion package of the book *Cross-modal learning, as a book you can run*.
 
-Used in chapters 1-10 and 12.
+Used in chapters 1-12.
 
 ``import cmlearn as cm`` gives the book's vocabulary: every name a chapter uses is here (``cm.make_scenes``,
 ``cm.DualEncoder``, ``cm.fit``, ``cm.retrieval_report``, ...). Each module holds one concept of the book
@@ -8,7 +8,8 @@ Used in chapters 1-10 and 12.
 
 - :mod:`cmlearn.runtime` — device and precision, seeding, ``glue``, time taken (every chapter's first cell)
 - :mod:`cmlearn.data` — datasets the book generates itself (scenes, questions, audio, video, digit
-  sequences), real image–caption folders, and the caption tokenizer (:mod:`cmlearn.data.text`)
+  sequences), real ones (OpenMoji's emoji and their names, image–caption folders), and the caption tokenizer
+  (:mod:`cmlearn.data.text`)
 - :mod:`cmlearn.batch` — the batch contract: modality keys, modality masks and modality dropout
 - :mod:`cmlearn.layers` — attention, positional encodings, pooling
 - :mod:`cmlearn.encoders` — feature extractors per modality, f(x) and g(s) (§3.2.1)
@@ -19,6 +20,8 @@ Used in chapters 1-10 and 12.
 - :mod:`cmlearn.heads` — task heads, y = Linear(z; W_y) + b_y (§3.2.4)
 - :mod:`cmlearn.model` — the four parts composed (§3.1)
 - :mod:`cmlearn.anchored` — more modalities in one space, bound to an anchor modality (§5.1)
+- :mod:`cmlearn.lit` — two frozen pretrained towers aligned by projections only (LiT), zero-shot prompts;
+  :mod:`cmlearn.modality_gap` — the gap between the modalities' embeddings and shifting along it
 - :mod:`cmlearn.noisy_pairs` — training on partly wrong pairs; :mod:`cmlearn.generative` — cross-modal VAE
   and conditional GAN (§5.2.1)
 - :mod:`cmlearn.train` — the training loop, atomic checkpoints and resume, training under ``torchrun``
@@ -34,6 +37,8 @@ from cmlearn.contrastive import MAX_LOGIT_SCALE, clip_loss, pair_losses
 from cmlearn.data.audio import DIGIT_WORDS, log_mel_spectrogram, make_audio_digits
 from cmlearn.data.audio_sequences import ORDINALS, SEQUENCE_ANSWERS, make_digit_sequences, order_blind_ceiling
 from cmlearn.data.common import add_pixel_noise
+from cmlearn.data.folders import ImageCaptionFolder, write_coco_folder
+from cmlearn.data.openmoji import ATTRIBUTION, attribute_twins, load_openmoji, split_emoji
 from cmlearn.data.questions import QUESTION_ANSWERS, QUESTION_TYPES, make_questions, question_only_baseline
 from cmlearn.data.scene_text import INVERSE_RELATION, RELATIONS, SHAPES, caption_text, corrupt
 from cmlearn.data.scenes import (
@@ -81,6 +86,15 @@ from cmlearn.fusion import (
 from cmlearn.generative import ConditionalGAN, CrossModalVAE
 from cmlearn.heads import LinearHead, MatchingHead, MLPHead
 from cmlearn.layers import AttentionPooling, attention, positional_encoding_1d
+from cmlearn.lit import (
+    BoundEncoder,
+    LockedTowers,
+    frozen_image_features,
+    frozen_text_features,
+    frozen_text_states,
+    prompt_ensemble,
+    zero_shot_predict,
+)
 from cmlearn.metrics import (
     bootstrap_interval,
     chance_class_recall,
@@ -98,6 +112,7 @@ from cmlearn.metrics import (
     robustness_curve,
     seed_summary,
 )
+from cmlearn.modality_gap import gap_vector, modality_gap, modality_told_apart, shift_along_gap
 from cmlearn.model import FourPartModel, build_model
 from cmlearn.noisy_pairs import clean_pair_probability, filter_pairs_against_shuffled, trimmed_clip_loss
 from cmlearn.plot import (
@@ -116,7 +131,7 @@ from cmlearn.train import StackedBatches, StackedSeeds, fit
 __version__ = "0.1.0"
 
 # The pretrained towers import transformers/torchvision weights on first use (PEP 562): ``import cmlearn`` stays fast.
-_PRETRAINED = ("HFTextEncoder", "install_offline_image_weights")
+_PRETRAINED = ("HFTextEncoder", "TopLayers", "install_offline_image_weights")
 
 
 def __getattr__(name: str):
@@ -136,9 +151,10 @@ __all__ = [
     "corrupt", "default_holdout", "distinct_description_gallery", "log_mel_spectrogram", "make_audio_digits",
     "make_digit_sequences", "make_motion_clips", "make_questions", "make_scenes", "order_blind_ceiling",
     "question_only_baseline", "scene_description", "show_audio", "show_video", "add_pixel_noise",
+    "ATTRIBUTION", "ImageCaptionFolder", "attribute_twins", "load_openmoji", "split_emoji", "write_coco_folder",
     # extractors, f(x) and g(s)
     "BagOfWordsTextEncoder", "FrameGRUVideoEncoder", "FrameMeanVideoEncoder", "GRUTextEncoder", "HFTextEncoder",
-    "PrecomputedFeatures", "RNNTextEncoder", "SmallCNN", "SpectrogramEncoder", "TorchvisionImageEncoder",
+    "PrecomputedFeatures", "RNNTextEncoder", "SmallCNN", "SpectrogramEncoder", "TopLayers", "TorchvisionImageEncoder",
     "TransformerTextEncoder", "WaveformEncoder", "bag_of_words", "conv2d_by_hand", "freeze_", "install_offline_image_weights",
     "rnn_by_hand",
     # shared space and alignment
@@ -148,7 +164,9 @@ __all__ = [
     "MetaSpaceFusion", "MultimodalSelfAttention", "TensorFusion", "WeightedSumFusion", "attention",
     "positional_encoding_1d", "LinearHead", "MLPHead", "MatchingHead", "FourPartModel", "build_model",
     # more modalities, weak pairs, generation
-    "AnchoredSpace", "modality_dropout_mask", "clean_pair_probability", "filter_pairs_against_shuffled",
+    "AnchoredSpace", "BoundEncoder", "LockedTowers", "frozen_image_features", "frozen_text_features", "frozen_text_states",
+    "prompt_ensemble", "zero_shot_predict", "gap_vector", "modality_gap", "modality_told_apart", "shift_along_gap",
+    "modality_dropout_mask", "clean_pair_probability", "filter_pairs_against_shuffled",
     "trimmed_clip_loss", "ConditionalGAN", "CrossModalVAE",
     # training, metrics, figures
     "fit", "predict", "tensor_loader", "StackedBatches", "StackedSeeds", "bootstrap_interval", "chance_class_recall", "chance_recall_at_k", "class_retrieval_report",

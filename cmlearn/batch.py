@@ -1,6 +1,6 @@
 """The batch contract: what a batch dict holds, per modality, and which modalities a sample has.
 
-Used in chapters 2, 4, 5, 6, 7, 8, 9 and 10.
+Used in chapters 2, 4, 5, 6, 7, 8, 9, 10 and 11.
 A batch is the flat dict the data loaders make; each modality reads its inputs from it by name
 (:data:`MODALITY_INPUTS`): ``image`` (B, C, H, W); ``input_ids`` and ``attention_mask`` (B, T) for
 ``text``; ``audio`` (B, N); ``video`` (B, T, C, H, W). A *modality mask* ``{modality: (B,) bool}`` says
@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Sequence
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 
 MODALITY_INPUTS: dict[str, tuple[str, ...]] = {
     "image": ("image",),
@@ -197,11 +197,13 @@ def predict(model: torch.nn.Module, inputs, forward=None, *, batch_size: int = 5
 
 
 def tensor_loader(tensors: dict[str, torch.Tensor], batch_size: int, generator: torch.Generator | None = None,
-                  shuffle: bool = True, drop_last: bool = True) -> DataLoader:
+                  shuffle: bool = True, drop_last: bool = True, samples_per_epoch: int | None = None) -> DataLoader:
     """Batch dicts of rows of equally long tensors, ``{key: (N, ...)}`` -> batches ``{key: (B, ...)}``.
 
     Rows are taken with one index per batch (no per-sample dicts), so it is as fast as slicing; the batch
-    order is that of a ``DataLoader`` over N items with the same ``generator``.
+    order is that of a ``DataLoader`` over N items with the same ``generator``. With ``samples_per_epoch``
+    (<= N, shuffled only) an epoch is that many rows drawn without replacement, a fresh draw each epoch:
+    loaders over sets of different sizes then have the same number of batches (e.g. seeds trained together).
     """
     if not isinstance(tensors, dict) or not tensors:
         raise TypeError(f"expected a non-empty dict of (N, ...) tensors, got {type(tensors).__name__}")
@@ -209,5 +211,11 @@ def tensor_loader(tensors: dict[str, torch.Tensor], batch_size: int, generator: 
     if len(set(lengths.values())) != 1:
         raise ValueError(f"expected tensors with the same number of rows N, got {lengths}")
     n = next(iter(lengths.values()))
-    return DataLoader(range(n), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator,
-                      collate_fn=lambda rows: {key: value[rows] for key, value in tensors.items()})
+    collate = lambda rows: {key: value[rows] for key, value in tensors.items()}  # noqa: E731
+    if samples_per_epoch is None:
+        return DataLoader(range(n), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator,
+                          collate_fn=collate)
+    if not shuffle or not 1 <= samples_per_epoch <= n:
+        raise ValueError(f"samples_per_epoch needs shuffle=True and 1 <= samples_per_epoch <= N = {n}, got {samples_per_epoch}")
+    sampler = RandomSampler(range(n), num_samples=samples_per_epoch, generator=generator)
+    return DataLoader(range(n), batch_size=batch_size, sampler=sampler, drop_last=drop_last, collate_fn=collate)

@@ -1,6 +1,6 @@
 """Experiments over seeds: a claim the book makes is about a distribution of runs, not about one run.
 
-Used in chapters 2, 3, 4, 5, 6, 7, 8, 10 and 12.
+Used in chapters 2, 3, 4, 5, 6, 7, 8, 10, 11 and 12.
 
 Chapter ``10_evaluation`` shows why (one run per method proves nothing); every chapter that compares
 methods uses this module. The shape of an experiment:

@@ -1,6 +1,6 @@
 """Honest numbers for the book's claims: classification, retrieval and robustness (article §6.3).
 
-Used in chapters 1, 3, 4, 5, 6, 7, 10 and 12; chapter 10 (``10_evaluation``) is about them.
+Used in chapters 1, 3, 4, 5, 6, 7, 10, 11 and 12; chapter 10 (``10_evaluation``) is about them.
 
 - **Classification** (:func:`classification_report`, :func:`confusion_matrix`) goes through torchmetrics:
   accuracy, and precision, recall and F1 averaged two ways: *macro* (the mean over classes, each class

@@ -1,6 +1,6 @@
 """Figures for the chapters, on matplotlib and seaborn. Every function returns its figure.
 
-Used in chapters 1, 4, 5, 6, 7, 8 and 10: image grids, retrieval results, similarity heatmaps,
+Used in chapters 1, 4, 5, 6, 7, 8, 10 and 11: image grids, retrieval results, similarity heatmaps,
 training curves, confusion matrices, embedding projections and robustness curves. Functions that
 draw a single panel take an optional ``ax`` so a notebook can place them in its own layout.
 """

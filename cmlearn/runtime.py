@@ -1,6 +1,6 @@
 """Where and how a chapter runs: device and precision, seeding, glue, and the time it took.
 
-Used in chapters 1-10 and 12:
+Used in chapters 1-12:
 
 * :func:`select_device` resolves ``device="auto"`` to CUDA when present (with mixed precision: bfloat16
   where the GPU supports it, else float16 with a gradient scaler), otherwise the CPU in float32; Apple's

@@ -51,7 +51,7 @@ def defining_modules() -> dict[str, str]:
             for alias in node.names:
                 name = alias.asname or alias.name
                 origin[name] = f"cmlearn.{alias.name}" if node.module == "cmlearn" else resolve(node.module, alias.name)
-    for name in ("HFTextEncoder", "install_offline_image_weights"):  # lazy (PEP 562)
+    for name in cmlearn._PRETRAINED:  # lazy (PEP 562)
         origin[name] = "cmlearn.encoders.pretrained"
     return origin
 

@@ -1,6 +1,6 @@
 """Assignments (issue 8): student copies in sync, no vacuous tests, no leaked solutions, grading works.
 
-The five assignments are authored once in assignments/source/ (otter-assign notebooks with solutions,
+The six assignments are authored once in assignments/source/ (otter-assign notebooks with solutions,
 public and hidden tests); ``assignments/generate.py`` writes the committed student copies and the book
 pages, and autograders into a build folder. These tests regenerate everything into a temporary folder,
 then grade every solution notebook (full marks expected, every test case passing) and every committed
@@ -51,8 +51,9 @@ def student_notebook(name: str) -> Path:
     return ROOT / "assignments" / "student" / name / f"{name}.ipynb"
 
 
-def test_five_assignments_with_public_and_hidden_tests_in_every_question():
-    assert NAMES == ["01_contrastive_loss", "02_fusion", "03_evaluation_metrics", "04_hard_negatives", "05_cross_modal_vae"]
+def test_six_assignments_with_public_and_hidden_tests_in_every_question():
+    assert NAMES == ["01_contrastive_loss", "02_fusion", "03_evaluation_metrics", "04_hard_negatives", "05_cross_modal_vae",
+                     "06_lit_emoji"]
     for source in SOURCES:
         questions = generate.questions(json.loads(source.read_text(encoding="utf-8")))
         assert len(questions) >= 3, source.name
@@ -163,7 +164,10 @@ def test_student_copy_is_colab_ready(name):
     first = notebook["cells"][0]
     assert "colab-setup" in first["metadata"]["tags"] and notebook["metadata"]["otter"]["assignment_name"] == name
     setup = text(first)
-    assert f"cmlearn @ git+{url}@{ref}" in setup and "otter-grader" in setup and '"google.colab" in sys.modules' in setup
+    extras = f"[{generate.EXTRAS[name]}]" if name in generate.EXTRAS else ""
+    if name == "06_lit_emoji":   # OpenMoji's emoji and MiniLM: the realdata and pretrained extras
+        assert extras == "[pretrained,realdata]"
+    assert f"cmlearn{extras} @ git+{url}@{ref}" in setup and "otter-grader" in setup and '"google.colab" in sys.modules' in setup
     questions = [q["name"] for q in generate.questions(json.loads((ROOT / "assignments" / "source" / f"{name}.ipynb").read_text()))]
     assert f"{generate.raw_tests_url(name)}" in setup and repr(questions) in setup
     sources = [text(c) for c in notebook["cells"]]

@@ -33,6 +33,8 @@ SMOKE_PARAMETERS = {
     "10_evaluation": {"n_shape_scenes": 2000, "classifier_epochs": 1, "n_balanced_test": 300, "n_seed_scenes": 800, "seed_epochs": 1,
                       "n_seeds": 2, "n_scenes": 1500, "epochs": 1, "n_gallery": 200, "noise_levels": [0.0, 0.2], "drop_rates": [0.0, 0.5],
                       "assert_claims": False},
+    "11_real_emoji": {"image_size": 64, "epochs": 2, "finetune_epochs": 1, "n_finetune_seeds": 2, "folder_size": 120, "n_seeds": 2,
+                      "assert_claims": False},
     "12_scaling": {"n_scenes": 600, "epochs": 1, "batch_sizes": [8, 16, 32], "long_run_batch_size": 32, "long_run_epochs": 2, "n_seeds": 2,
                    "ddp_scenes": 200, "ddp_epochs": 1, "ddp_batch_size": 16, "assert_claims": False},
 }

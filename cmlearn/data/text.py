@@ -1,6 +1,6 @@
 """Captions to token ids: a word-level tokenizer from the `tokenizers` library.
 
-Used in chapters 1-10 and 12. The tokenizer is *trained* on the captions of a dataset (it only learns the
+Used in chapters 1-12. The tokenizer is *trained* on the captions of a dataset (it only learns the
 vocabulary), so a chapter's text tower sees whole words such as ``circle`` or ``left``.
 For the pretrained MiniLM text tower the chapters use MiniLM's own WordPiece tokenizer
 through ``transformers`` instead.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 from torch.utils.data import DataLoader
 
 PAD_TOKEN = "[PAD]"
@@ -29,7 +29,8 @@ class CaptionTokenizer:
         batch["input_ids"]       # (B, T) int64, padded with ``pad_id``
         batch["attention_mask"]  # (B, T) int64, 1 for real tokens, 0 for padding
 
-    Words never seen while fitting map to ``[UNK]``.
+    Words never seen while fitting map to ``[UNK]``. ``fit(..., level="char")`` makes every character a token
+    instead, for writing without spaces between words such as Chinese ("红苹果" -> 红, 苹, 果).
     """
 
     def __init__(self, tokenizer: Tokenizer, max_length: int = 32):
@@ -45,12 +46,15 @@ class CaptionTokenizer:
         self._tokenizer.enable_truncation(max_length=max_length)
 
     @classmethod
-    def fit(cls, captions: Sequence[str], max_length: int = 32) -> CaptionTokenizer:
-        """Learn the vocabulary of ``captions`` (lower-cased words and punctuation)."""
+    def fit(cls, captions: Sequence[str], max_length: int = 32, level: str = "word") -> CaptionTokenizer:
+        """Learn the vocabulary of ``captions``: lower-cased words and punctuation, or characters (``level="char"``)."""
         captions = _check_captions(captions)
+        if level not in ("word", "char"):
+            raise ValueError(f"expected level 'word' or 'char', got {level!r}")
         tokenizer = Tokenizer(models.WordLevel(unk_token=UNK_TOKEN))
         tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace() if level == "word" else pre_tokenizers.Sequence(
+            [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), behavior="isolated")])
         trainer = trainers.WordLevelTrainer(special_tokens=[PAD_TOKEN, UNK_TOKEN], min_frequency=1)
         tokenizer.train_from_iterator(captions, trainer=trainer)
         return cls(tokenizer, max_length=max_length)

@@ -1,6 +1,6 @@
 """Per-modality feature extractors (article §3.1 part 1, §3.2.1): f(x) = Conv(x; W_c) + b_c, g(s) = RNN(s; W_s) + b_s.
 
-Used in chapters 1, 2, 3, 4, 5, 6, 7, 8 and 10. Every extractor maps one modality's input to a feature (B, D) with ``forward`` and exposes
+Used in chapters 1, 2, 3, 4, 5, 6, 7, 8, 10 and 11. Every extractor maps one modality's input to a feature (B, D) with ``forward`` and exposes
 ``out_dim``; most also give token sequences (B, T, D) or feature maps (B, C, H, W) with
 ``tokens`` for token-level fusion.
 """

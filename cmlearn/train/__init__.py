@@ -1,6 +1,6 @@
 """Training: the loop every chapter runs, its epochs, checkpoints, and training on several processes.
 
-Used in chapters 1-10 and 12 (``01_background`` to ``12_scaling``) as ``cmlearn.fit``; chapter 12 (``12_scaling``) also
+Used in chapters 1-12 (``01_background`` to ``12_scaling``) as ``cmlearn.fit``; chapter 12 (``12_scaling``) also
 trains under ``torchrun`` (:mod:`cmlearn.scripts.train_ddp`). One module per part:
 
 - :mod:`cmlearn.train.loop` — :func:`fit` and the learning-rate schedule :func:`warmup_cosine`;

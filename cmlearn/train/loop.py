@@ -6,7 +6,7 @@ on CPU), shows a ``tqdm`` bar with the live loss, and returns the history as a p
 per epoch (plot it with :func:`cmlearn.plot.training_curves`). Options add validation, early stopping,
 gradient clipping, checkpoints that survive a disconnect (:mod:`cmlearn.train.checkpoint`) and training on
 several processes (:mod:`cmlearn.train.distributed`). The loop itself is short: each epoch is
-:func:`~cmlearn.train.epoch.train_epoch` then :func:`~cmlearn.train.epoch.end_epoch`. Used in chapters 1-10 and 12
+:func:`~cmlearn.train.epoch.train_epoch` then :func:`~cmlearn.train.epoch.end_epoch`. Used in chapters 1-12
 (``01_background`` to ``12_scaling``) as ``cmlearn.fit``.
 """
 

@@ -1,6 +1,6 @@
 """Several seeds of one small model trained as one batched model: pay for seeds with one pass.
 
-Used in chapter 4 (``04_fusion``), which trains every fuser once per seed. The S copies (same architecture,
+Used in chapter 4 (``04_fusion``), which trains every fuser once per seed, and chapter 11 (``11_real_emoji``). The S copies (same architecture,
 each from its own seed's initial draw) become one module whose every trainable tensor has a leading seed
 axis, (S, ...) (``torch.func.stack_module_state``); ``torch.func.vmap`` runs copy s on batch s of a
 :class:`StackedBatches`, and the loss is the sum of the copies' losses,
@@ -12,6 +12,9 @@ axis, (S, ...) (``torch.func.stack_module_state``); ``torch.func.vmap`` runs cop
 
 AdamW updates each number on its own, so with the same learning rate every copy gets the updates it would
 get trained alone (up to float rounding); gradient clipping would couple them and is not allowed with it.
+A model with dropout needs ``randomness="different"`` (each copy draws its own masks) or ``"same"`` (one mask per
+step for all copies, which on a CPU costs far less): the masks come from the stack's one random stream, so they are
+not those a copy would draw trained alone (its initial weights and batches are).
 """
 
 from __future__ import annotations
@@ -43,14 +46,20 @@ class StackedSeeds(nn.Module):
         loss_fn: ``loss_fn(model, batch) -> scalar``, the loss of one copy on one batch (as for ``fit``).
         shared: names of submodules all copies share and that are not trained (e.g. frozen extractors):
             their buffers are not stacked; every copy uses the first copy's.
+        randomness: ``torch.func.vmap``'s rule for random operations in the loss: ``"error"`` (the default:
+            a model without dropout), ``"different"`` (dropout: each copy its own masks) or ``"same"`` (one
+            mask per step, shared by the copies, which see different batches).
 
     ``stacked.loss(batches)`` takes a dict of (S, B, ...) tensors and returns the sum of the S losses;
     :meth:`unstack` writes copy s's trained tensors back into ``copies[s]`` and returns the copies.
     """
 
     def __init__(self, copies: Sequence[nn.Module], loss_fn: Callable[[nn.Module, dict], torch.Tensor],
-                 shared: Sequence[str] = ()):
+                 shared: Sequence[str] = (), randomness: str = "error"):
         super().__init__()
+        if randomness not in ("error", "different", "same"):
+            raise ValueError(f"expected randomness 'error', 'different' or 'same', got {randomness!r}")
+        self.randomness = randomness
         if len(copies) < 1 or len({type(c) for c in copies}) != 1:
             raise ValueError(f"expected one or more copies of one model class, got {[type(c).__name__ for c in copies]}")
         self.copies = list(copies)  # a plain list, not submodules: their weights live in self.weights
@@ -70,7 +79,7 @@ class StackedSeeds(nn.Module):
         def one_copy(weights, buffers, batch):
             return functional_call(self.objective, (weights, buffers), (batch,))
 
-        return vmap(one_copy)(weights, buffers, batches).sum()
+        return vmap(one_copy, randomness=self.randomness)(weights, buffers, batches).sum()
 
     @torch.no_grad()
     def unstack(self) -> list[nn.Module]:
