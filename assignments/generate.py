@@ -215,11 +215,21 @@ def badge(name: str) -> str:
     return f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(name)})"
 
 
+def _without_run_instructions(intro: str) -> str:
+    """The intro without the notebook's "Run the cells in order ..." sentence, to the end of its paragraph."""
+    kept, skipping = [], False
+    for line in intro.splitlines():
+        skipping = line.startswith("Run the cells in order") or (skipping and line.strip() != "")
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def page(master: Path) -> str:
     notebook, name = read(master), master.stem
     url, ref = repository()
     intro = next(source(c) for c in notebook["cells"] if c["cell_type"] == "markdown")
-    intro = "\n".join(line for line in intro.splitlines() if not line.startswith("Run the cells in order"))
+    intro = _without_run_instructions(intro)
     rows = "\n".join(f"| {q['name']} | {q['public']:g} | {q['hidden']:g} | {q['points']:g} |" for q in questions(notebook))
     total = sum(q["points"] for q in questions(notebook))
     public = sum(q["public"] for q in questions(notebook))

@@ -1,7 +1,7 @@
 """The modality gap (Liang et al. 2022): the two modalities' embeddings sit in two separate regions of the sphere.
 
-Used in chapter 11 (``11_real_emoji``). Chapter 3 (``03_alignment``) derives the same quantities, on synthetic data,
-in its own cells.
+Used in chapters 3 and 11: chapter 3 (``03_alignment``) meets the gap on towers trained from scratch on synthetic
+scenes, chapter 11 (``11_real_emoji``) on frozen pretrained towers.
 For L2-normalised image embeddings u_i (N, D) and text embeddings v_j (M, D), the gap vector and its length are
 
 .. math::

@@ -185,6 +185,15 @@ def test_book_pages_link_every_student_copy_in_colab():
         assert generate.colab_url(name).startswith(f"https://colab.research.google.com/github/{generate.repository()[0].removeprefix('https://github.com/')}/blob/")
 
 
+def test_book_pages_drop_the_notebooks_run_instructions_whole():
+    # "Run the cells in order ..." is for the notebook; on the book's page it goes, with the lines it continues on.
+    intro = "You will implement it.\nRun the cells in order; the teacher's\nautograder also runs hidden tests.\n\nNext paragraph."
+    assert generate._without_run_instructions(intro) == "You will implement it.\n\nNext paragraph."
+    for name in NAMES:
+        page = (ROOT / "book" / "assignments" / f"{name}.md").read_text(encoding="utf-8")
+        assert "Run the cells in order" not in page and "hidden tests, so make" not in page, name
+
+
 def test_grade_command_writes_score_tables(graded, tmp_path):
     csv_path, md_path = grade.write_tables(list(graded.values()), tmp_path)
     rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))

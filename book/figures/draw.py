@@ -617,6 +617,7 @@ def draw_book_map() -> Figure:
         ("fuse into one answer", "ch. 4, 6, 9"),
         ("reason, zero-shot", "ch. 5"),
         ("more modalities; weak pairs", "ch. 7, 8"),
+        ("real pictures, real words", "ch. 11"),
         ("measure it, over seeds", "ch. 10, app."),
     ]
     ys = np.linspace(4.2, 0.95, len(uses))
@@ -638,7 +639,8 @@ FIGURES: dict[str, BookFigure] = {
         alt="Diagram: four modalities (image, text, audio, video) on the left, each with an arrow into a circle labelled "
             "shared space, in which dots of the four colours form small groups; arrows lead from the circle to five uses "
             "with their chapters: search across modalities (chapters 1 and 3), fuse into one answer (4, 6, 9), "
-            "reason and zero-shot transfer (5), more modalities and weak pairs (7, 8), and measuring it over seeds (10, 11).",
+            "reason and zero-shot transfer (5), more modalities and weak pairs (7, 8), real pictures and their names (11), "
+            "and measuring it over seeds (10 and the appendix).",
         caption="What this book is about: each modality gets its own feature extractor, and all of them are mapped into one "
                 "shared space where a scene and the words that describe it land close together. The chapters use that "
                 "space to search, to fuse, to reason and to bind more modalities, and measure every result over seeds.",
