@@ -24,8 +24,13 @@ def _as_images(images: torch.Tensor) -> torch.Tensor:
     return images.detach().float().cpu().clamp(0, 1)
 
 
-def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 8, size: float = 1.4, title_width: int = 22):
-    """Show N images (N, C, H, W) in [0, 1] in a grid, each with an optional title (wrapped at ``title_width`` characters)."""
+def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 8, size: float = 1.4, title_width: int = 22,
+               title: str | None = None):
+    """Show N images (N, C, H, W) in [0, 1] in a grid, each with an optional title (wrapped at ``title_width`` characters).
+
+    ``title`` goes above the whole grid, laid out with it (a ``fig.suptitle`` added afterwards would overlap the first
+    row's titles).
+    """
     images = _as_images(images)
     n = images.shape[0]
     if titles is not None and len(titles) != n:
@@ -37,15 +42,19 @@ def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols:
         fig, ax = plt.subplots(figsize=(size * ncols, size * ((n + ncols - 1) // ncols)))
         ax.imshow(grid.permute(1, 2, 0).numpy())
         ax.axis("off")
+        if title is not None:
+            ax.set_title(title, fontsize=9)
         return fig
     nrows = (n + ncols - 1) // ncols
     title_lines = max(len(textwrap.wrap(str(t), width=title_width)) for t in titles)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols * 1.4, size * nrows * (1.3 + 0.15 * title_lines)), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, image, title in zip(axes.flat, images, titles):
+    for ax, image, caption in zip(axes.flat, images, titles):
         ax.imshow(image.permute(1, 2, 0).numpy())
-        ax.set_title(textwrap.fill(str(title), width=title_width), fontsize=7)
+        ax.set_title(textwrap.fill(str(caption), width=title_width), fontsize=7)
+    if title is not None:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -32,6 +32,13 @@ def test_figures_are_returned_with_the_expected_axes():
     assert grid.axes[0].images[0].get_array().shape == (2 + 2 * 18, 2 + 3 * 18, 3)
     fig = retrieval_grid(["q0", "q1"], images, torch.tensor([[0, 1, 2], [3, 4, 5]]), correct=[0, 5])
     assert len(fig.axes) == 6
+    # a grid's title sits above its first row's titles, not on them
+    titled = image_grid(images, titles=["a long title\nover two lines"] * 6, ncols=3, title="the grid's title")
+    titled.canvas.draw()
+    renderer = titled.canvas.get_renderer()
+    top_of_row = max(ax.title.get_window_extent(renderer).y1 for ax in titled.axes[:3])
+    assert titled._suptitle.get_text() == "the grid's title"
+    assert titled._suptitle.get_window_extent(renderer).y0 >= top_of_row
     heat = similarity_heatmap(torch.eye(4), col_labels=list("abcd"))
     assert heat.axes[0].get_xlabel() == "captions"
     history = pd.DataFrame({"epoch": [1, 2], "train_loss": [2.0, 1.0], "seconds": [1, 1], "R@1": [0.1, 0.2]})

@@ -323,6 +323,16 @@ def test_every_chapter_has_a_colab_launch_link_and_the_ipynb_download(chapter: s
     assert resolve(path, downloads[0])[0].is_file(), f"{path}: {downloads[0]} is not in the build"
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_section_headings_carry_one_number(chapter: str):
+    # The chapter's title is numbered by the TOC ("11. ..."); its sections number themselves ("## 1. ..."), so the
+    # TOC must not add "11.2." in front of them as well.
+    path = f"notebooks/{chapter}.html"
+    twice = [text(h) for h in page(path).elements if h.tag in ("h2", "h3", "h4")
+             and any("section-number" in e.classes for e in page(path).elements if e.has_ancestor(lambda n: n is h))]
+    report(path, twice, "section headings numbered by the TOC as well as by the chapter")
+
+
 @cache
 def book_figures():
     spec = importlib.util.spec_from_file_location("book_figures_for_test", ROOT / "book" / "figures" / "draw.py")
