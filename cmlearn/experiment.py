@@ -88,10 +88,52 @@ def run_seeds(run: Callable[[int], RunResult], seeds: Sequence[int], metric: str
     return pd.DataFrame(rows, columns=["seed", "method", "metric", "value"])
 
 
-def _select(table: pd.DataFrame, metric: str | None) -> pd.DataFrame:
+def with_reference(table: pd.DataFrame, method: str, value, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """``table`` plus a reference ``method`` whose value on each seed is known: chance, a number reported elsewhere.
+
+    :func:`compare` then pairs a method with it seed by seed like with any other method, so "above chance" gets
+    the same interval and verdict as "better than B".
+
+    Args:
+        table: from :func:`run_seeds`; the reference gets a row for each of its seeds.
+        method: the reference's name (e.g. ``"chance"``), not yet a method of ``table``.
+        value: a number (every seed and metric), a function ``(seed, metric) -> number`` (e.g. chance on that
+            seed's test set), or ``{metric: number}`` (then only those metrics).
+        metrics: the metrics to add it for; default every metric of ``table`` (or the dict's keys).
+
+    Returns:
+        a new table, ``table``'s rows then the reference's.
+    """
+    _check_columns(table)
+    if method in set(table["method"]):
+        raise ValueError(f"{method!r} is already a method of the table: name the reference otherwise")
+    if isinstance(value, Mapping):
+        if metrics is not None:
+            raise ValueError("give the metrics either as the keys of value or as metrics, not both")
+        metrics, value_of = list(value), lambda seed, metric: value[metric]
+    elif callable(value):
+        value_of = value
+    else:
+        constant = float(value)
+        value_of = lambda seed, metric: constant  # noqa: E731
+    known = list(dict.fromkeys(table["metric"]))
+    metrics = known if metrics is None else list(metrics)
+    unknown = [metric for metric in metrics if metric not in known]
+    if unknown:
+        raise KeyError(f"metrics {unknown} not in the table; it holds {known}")
+    rows = [{"seed": seed, "method": method, "metric": metric, "value": float(value_of(seed, metric))}
+            for seed in dict.fromkeys(table["seed"]) for metric in metrics]
+    return pd.concat([table, pd.DataFrame(rows, columns=["seed", "method", "metric", "value"])], ignore_index=True)
+
+
+def _check_columns(table: pd.DataFrame) -> None:
     missing = {"seed", "method", "metric", "value"} - set(table.columns)
     if missing:
         raise ValueError(f"expected a table from run_seeds (columns seed, method, metric, value); missing {sorted(missing)}")
+
+
+def _select(table: pd.DataFrame, metric: str | None) -> pd.DataFrame:
+    _check_columns(table)
     metrics = list(dict.fromkeys(table["metric"]))
     if metric is None:
         if len(metrics) != 1:

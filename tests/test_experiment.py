@@ -105,3 +105,28 @@ def test_a_share_interval_is_shown_within_0_and_100_percent():
     assert experiment.format_interval(0.958, 0.911, 1.006, percent=True) == "95.8% (95% interval 91.1% to 100.0%)"
     assert experiment.format_interval(0.02, -0.01, 0.05, percent=True) == "2.0% (95% interval 0.0% to 5.0%)"
     assert experiment.format_interval(0.958, 0.911, 1.006) == "0.958 (95% interval 0.911 to 1.006)"  # not a share: as is
+
+
+def test_with_reference_compares_with_chance_or_a_reported_number_seed_by_seed():
+    table = run_seeds(lambda s: {"model": {"R@1": 0.30 + 0.01 * s, "R@5": 0.6}}, [0, 1, 2])
+    # one number for every seed and metric: the same paired difference as a hand-made column of it
+    gap = compare(experiment.with_reference(table, "chance", 0.25), "model", "chance", "R@1")
+    assert gap.difference == pytest.approx(0.06) and gap.established and gap.n == 3
+    # per seed and metric (chance on each seed's own test set)
+    per_seed = experiment.with_reference(table, "chance", lambda seed, metric: 0.1 * seed)
+    assert experiment.values(per_seed, "chance", "R@5") == pytest.approx([0.0, 0.1, 0.2])
+    # a dict: only those metrics
+    reported = experiment.with_reference(table, "reported", {"R@5": 0.7})
+    assert set(reported[reported["method"] == "reported"]["metric"]) == {"R@5"}
+    assert not compare(reported, "model", "reported", "R@5").established
+    assert len(table) == 6 and len(reported) == 9  # the input table is left as it was
+    only_r1 = experiment.with_reference(table, "chance", 0.25, metrics=["R@1"])
+    assert len(only_r1) == 9
+    with pytest.raises(ValueError, match="already a method"):
+        experiment.with_reference(table, "model", 0.5)
+    with pytest.raises(KeyError, match="R@10"):
+        experiment.with_reference(table, "chance", 0.25, metrics=["R@10"])
+    with pytest.raises(ValueError, match="not both"):
+        experiment.with_reference(table, "chance", {"R@1": 0.25}, metrics=["R@1"])
+    with pytest.raises(ValueError, match="columns"):
+        experiment.with_reference(pd.DataFrame({"seed": [0]}), "chance", 0.25)
