@@ -28,7 +28,6 @@ import importlib
 import importlib.metadata
 import io
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,18 +147,6 @@ def render_emoji(svg_paths, size: int = 64) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 
 
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(obj, temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def cached_tensor(name: str, key: str, compute: Callable[[], torch.Tensor], expected_rows: int | None = None,
                   use_cache: bool = True) -> torch.Tensor:
     """``compute()`` once, then from ``cache_dir()/name-<hash of key>.pt``: renders, frozen-encoder features, ...
@@ -181,7 +168,9 @@ def cached_tensor(name: str, key: str, compute: Callable[[], torch.Tensor], expe
         except Exception as error:  # a truncated or foreign file: rebuild it
             warnings.warn(f"rebuilding the cache file {path}: {error}", stacklevel=2)
     value = compute()
-    _atomic_save(value, path)
+    from cmlearn.train.checkpoint import atomic_save  # the checkpoints' write: a killed run leaves no half file
+
+    atomic_save(value, path)
     return value
 
 

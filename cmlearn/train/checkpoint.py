@@ -59,13 +59,23 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
     Returns:
         The path written.
     """
+    return atomic_save({"format": FORMAT, "version": VERSION, **state}, path)
+
+
+def atomic_save(obj, path: str | os.PathLike) -> Path:
+    """``torch.save(obj)`` to ``path`` so that the file is either the old one or the whole new one, never half.
+
+    The bytes go to a temporary file in the same folder, reach the disk (fsync), and only then replace ``path``
+    (``os.replace``); a write killed midway leaves the old file and a ``.*.pt.tmp`` (see :func:`remove_temporaries`).
+    Used for checkpoints and for cached tensors (:func:`cmlearn.data.openmoji.cached_tensor`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The temporary file must be in the same folder: os.replace is atomic only within one file system.
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".pt.tmp")
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, file)
+            torch.save(obj, file)
             file.flush()
             os.fsync(file.fileno())  # the bytes are on the disk before the name points at them
         os.replace(temporary, path)
