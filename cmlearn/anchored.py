@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmlearn.batch import MODALITY_INPUTS, check_modalities, modality_inputs
+from cmlearn.batch import MODALITY_INPUTS, check_modalities, modality_inputs, predict
 from cmlearn.contrastive import ClipLoss
 from cmlearn.shared import ProjectionHead
 
@@ -102,13 +102,6 @@ class AnchoredSpace(nn.Module):
         h_anchor = self.encode(self.anchor, *self.inputs(batch, self.anchor))  # (B, D)
         return sum(self.contrastive[m](h_anchor, self.encode(m, *self.inputs(batch, m))).loss for m in paired)
 
-    @torch.no_grad()
     def embed(self, modality: str, *inputs: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """Embed N samples in eval mode and in batches, without gradients: -> (N, D) float32 on the CPU."""
-        device = next(self.parameters()).device
-        was_training = self.training
-        self.eval()
-        parts = [self.encode(modality, *(x[start:start + batch_size].to(device) for x in inputs)).float().cpu()
-                 for start in range(0, inputs[0].shape[0], batch_size)]
-        self.train(was_training)
-        return torch.cat(parts)
+        return predict(self, inputs, lambda model, batch: model.encode(modality, *batch), batch_size=batch_size)

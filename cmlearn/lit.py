@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cmlearn.batch import predict
 from cmlearn.contrastive import ClipLoss
 from cmlearn.data.openmoji import cached_tensor
 from cmlearn.shared import ProjectionHead
@@ -155,16 +156,9 @@ class BoundEncoder(nn.Module):
         """clip_loss(h, target): the targets are the frozen space's embeddings of the same B items."""
         return self.contrastive(self.encode(*(batch[key] for key in self.inputs)), F.normalize(batch["target"], dim=-1)).loss
 
-    @torch.no_grad()
     def embed(self, *inputs: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """Embed N items in eval mode, in batches: -> (N, D) float32 on the CPU."""
-        was_training = self.training
-        self.eval()
-        device = self.projection.weight.device
-        parts = [self.encode(*(x[start:start + batch_size].to(device) for x in inputs)).float().cpu()
-                 for start in range(0, len(inputs[0]), batch_size)]
-        self.train(was_training)
-        return torch.cat(parts)
+        """Embed N items in eval mode, in batches, without gradients: -> (N, D) float32 on the CPU."""
+        return predict(self, inputs, lambda model, batch: model.encode(*batch), batch_size=batch_size)
 
 
 def prompt_ensemble(prompt_embeddings: torch.Tensor) -> torch.Tensor:
