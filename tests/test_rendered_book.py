@@ -328,8 +328,8 @@ def test_section_headings_carry_one_number(chapter: str):
     # The chapter's title is numbered by the TOC ("11. ..."); its sections number themselves ("## 1. ..."), so the
     # TOC must not add "11.2." in front of them as well.
     path = f"notebooks/{chapter}.html"
-    twice = [text(h) for h in page(path).elements if h.tag in ("h2", "h3", "h4")
-             and any("section-number" in e.classes for e in page(path).elements if e.has_ancestor(lambda n: n is h))]
+    in_sections = (span.has_ancestor(lambda node: node.tag in ("h2", "h3", "h4")) for span in page(path).find(cls="section-number"))
+    twice = [text(heading) for heading in in_sections if heading is not None]
     report(path, twice, "section headings numbered by the TOC as well as by the chapter")
 
 
