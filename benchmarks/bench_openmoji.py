@@ -62,20 +62,16 @@ def main() -> None:
     install_offline_image_weights()
     mobilenet = TorchvisionImageEncoder("mobilenet_v2", pretrained=True, freeze=True).eval()
     source = renders[max(renders)].float() / 255.0
+    features = {"MobileNetV2": mobilenet, "  six blocks": lambda batch: mobilenet.pooled_blocks(batch, MOBILENET_BLOCKS)}
     with torch.no_grad():
         for side in args.feature_sizes:
-            start = time.perf_counter()
-            for i in range(0, n, args.batch_size):
-                batch = torch.nn.functional.interpolate(source[i:i + args.batch_size], size=(side, side), mode="bilinear",
-                                                        antialias=True, align_corners=False)
-                mobilenet(batch)
-            print(f"MobileNetV2 {side:4d} px {rate(n, time.perf_counter() - start)}")
-            start = time.perf_counter()
-            for i in range(0, n, args.batch_size):
-                batch = torch.nn.functional.interpolate(source[i:i + args.batch_size], size=(side, side), mode="bilinear",
-                                                        antialias=True, align_corners=False)
-                mobilenet.pooled_blocks(batch, MOBILENET_BLOCKS)
-            print(f"  six blocks {side:4d} px {rate(n, time.perf_counter() - start)}")
+            for label, extract in features.items():
+                start = time.perf_counter()
+                for i in range(0, n, args.batch_size):
+                    batch = torch.nn.functional.interpolate(source[i:i + args.batch_size], size=(side, side),
+                                                            mode="bilinear", antialias=True, align_corners=False)
+                    extract(batch)
+                print(f"{label:11s} {side:4d} px {rate(n, time.perf_counter() - start)}")
         minilm = HFTextEncoder("minilm", freeze=True).eval()
         names = table["name"].tolist()
         start = time.perf_counter()
